@@ -8,6 +8,7 @@
 
 #include <torch/torch.h>
 
+#include "parallel/linear.h"
 #include "trainer/model_config.h"
 
 namespace distillery {
@@ -51,7 +52,7 @@ class AttentionImpl : public torch::nn::Module {
  public:
   explicit AttentionImpl(const TransformerConfig& cfg);
   torch::Tensor forward(const torch::Tensor& x, const AttentionInputs& in);  // [B, T, hidden]
-  torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
+  Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
   RMSNorm q_norm{nullptr}, k_norm{nullptr};  // qwen3 only
 
  private:
@@ -63,7 +64,7 @@ class MlpImpl : public torch::nn::Module {
  public:
   explicit MlpImpl(const TransformerConfig& cfg);
   torch::Tensor forward(const torch::Tensor& x);  // down(silu(gate(x)) * up(x))
-  torch::nn::Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+  Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
 };
 TORCH_MODULE(Mlp);
 
@@ -107,7 +108,7 @@ class CausalLMImpl : public torch::nn::Module {
 
   const TransformerConfig& config() const { return cfg_; }
   Decoder model{nullptr};
-  torch::nn::Linear lm_head{nullptr};  // absent when tie_word_embeddings
+  Linear lm_head{nullptr};  // absent when tie_word_embeddings
 
  private:
   TransformerConfig cfg_;
