@@ -1,7 +1,6 @@
 #include "data/text/jinja_unicode.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <locale.h>
 #include <wctype.h>
 

@@ -1,8 +1,11 @@
 // The public ChatTemplate API: error messages that name the origin and line, the context's
 // JSON flavours, concurrent rendering, and finding a model directory's template the way
 // transformers does.
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <thread>
 #include <vector>
 
