@@ -23,9 +23,9 @@ const char* kUsage =
     "  train RECIPE.yaml [a.b=value ...]        run a recipe\n"
     "  train --dump-config RECIPE.yaml [...]    print the fully resolved recipe\n"
     "  recipe-keys                              every recipe key with its default and meaning\n"
-    "  init-model --config config.json --out DIR [--seed N] [--dtype fp32|bf16]\n"
+    "  init-model --config config.json --out DIR [--seed N] [--dtype fp32|bf16] [--tokenizer DIR]\n"
     "                                           write a random-init Hugging Face model dir\n"
-    "  make-data TASK --out FILE [--n N] [--digits D] [--seed S] [--format text|tokenized]\n"
+    "  make-data TASK --out FILE [--n N] [--digits D] [--seed S] [--format text|messages|tokenized]\n"
     "                                           synthetic verifiable tasks (arithmetic, countdown)\n";
 
 // --flag value pairs and positionals, with every flag checked against the command's list.
@@ -93,15 +93,18 @@ int cmd_train(const std::vector<std::string>& argv) {
 }
 
 int cmd_init_model(const std::vector<std::string>& argv) {
-  Args a = parse_args("init-model", argv, {"--config", "--out", "--seed", "--dtype"});
+  Args a = parse_args("init-model", argv, {"--config", "--out", "--seed", "--dtype", "--tokenizer"});
   const std::string config_path = a.need("init-model", "--config");
   const std::string out = a.need("init-model", "--out");
   const torch::Dtype dtype = parse_dtype(a.get("--dtype", "fp32"));
   auto cfg = TransformerConfig::from_json(read_json_file(config_path), config_path);
   CausalLM model(cfg);
   model->init_weights(static_cast<uint64_t>(a.integer("--seed", 0)));
-  // Side files (tokenizer, generation config) next to config.json are carried along.
-  save_hf_model(model, out, fs::path(config_path).parent_path().string(), dtype, int64_t{5} << 30);
+  // Side files (tokenizer, generation config) are carried from --tokenizer, else from next to config.json.
+  const std::string side = a.get("--tokenizer", fs::path(config_path).parent_path().string());
+  if (a.flags.count("--tokenizer"))
+    DIST_CHECK(fs::exists(fs::path(side) / "tokenizer.json"), side, "/tokenizer.json: not found");
+  save_hf_model(model, out, side, dtype, int64_t{5} << 30);
   int64_t n = 0;
   for (auto& p : model->parameters()) n += p.numel();
   std::cerr << "[distillery] wrote " << out << " (" << cfg.model_type << ", " << n << " parameters)\n";
@@ -113,13 +116,17 @@ int cmd_make_data(const std::vector<std::string>& argv) {
   DIST_CHECK(a.positional.size() == 1, "distillery make-data: expected one TASK (arithmetic, countdown)");
   const std::string task = a.positional[0], out = a.need("make-data", "--out");
   const std::string format = a.get("--format", "text");
-  DIST_CHECK(format == "text" || format == "tokenized", "--format: expected text or tokenized, got '", format, "'");
+  DIST_CHECK(format == "text" || format == "messages" || format == "tokenized",
+             "--format: expected text, messages or tokenized, got '", format, "'");
   auto records = make_task(task, a.integer("--n", 1000), a.integer("--digits", 2), a.integer("--seed", 0));
   std::string text;
   for (const auto& r : records) {
     nlohmann::json j;
     if (format == "text") {
       j = {{"prompt", r.prompt}, {"completion", r.completion}, {"answer", r.answer}};
+    } else if (format == "messages") {
+      j = {{"messages", {{{"role", "user"}, {"content", r.prompt.substr(0, r.prompt.find_last_not_of(" ") + 1)}}, {{"role", "assistant"}, {"content", r.completion}}}},
+           {"answer", r.answer}};
     } else {
       // Byte-level ids (vocab 256): the prompt is context only, the completion and a '\n' end are trained.
       std::vector<int> ids, labels;
