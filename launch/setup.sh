@@ -14,6 +14,7 @@ apt_packages=(
   libtorch-dev                     # LibTorch 1.13 (CPU)
   libopenmpi-dev openmpi-bin       # multi-rank runs and the dist tests
   libyaml-cpp-dev libgtest-dev nlohmann-json3-dev libpcre2-dev
+  libutf8proc-dev                  # Unicode normalization for tokenizers (NFC, NFKC, ...)
   nodejs npm                       # tokenizer assets + Hugging Face's tokenizers as test reference
   python3-jinja2 python3-torch     # reference renderers / golden values for tests
 )
