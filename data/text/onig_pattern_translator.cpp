@@ -11,8 +11,10 @@ namespace distillery::text {
 
 namespace onig_translate_detail {
 
+// A class body for PCRE2 brackets; `negated` bodies describe the code points outside the class.
 struct UnicodeClass {
   const char* name;
+  bool negated;
   const char* body;
 };
 
@@ -43,19 +45,19 @@ std::string lower_compact(std::string_view name) {
   return out;
 }
 
-const char* class_body(std::string_view key) {
+const UnicodeClass* find_class(std::string_view key) {
   for (const auto& c : kUnicodeClasses)
-    if (key == c.name) return c.body;
+    if (key == c.name) return &c;
   return nullptr;
 }
 
-const char* property_body(std::string_view property) {
+const UnicodeClass* find_property(std::string_view property) {
   const std::string wanted = lower_compact(property);
   for (const auto& [alias, name] : kCategoryAliases)
-    if (wanted == alias) return class_body(name);
+    if (wanted == alias) return find_class(name);
   for (const auto& c : kUnicodeClasses) {
     const std::string_view name = c.name;
-    if (name.size() <= 2 && lower_compact(name) == wanted) return c.body;
+    if (name.size() <= 2 && lower_compact(name) == wanted) return &c;
   }
   return nullptr;
 }
@@ -142,12 +144,13 @@ class Translator {
       e.code_point = cp;
       return e;
     };
-    auto cls = [&](const char* body, bool negated) {
+    auto cls = [&](const UnicodeClass* c, bool negated) {
       e.kind = Escape::kClass;
-      e.body = body;
-      e.negated = negated;
+      e.body = c->body;
+      e.negated = negated != c->negated;
       return e;
     };
+    static const UnicodeClass kHexDigit = {"h", false, kHexDigitBody};
     switch (c) {
       case 't': return literal(0x09);
       case 'n': return literal(0x0A);
@@ -156,10 +159,10 @@ class Translator {
       case 'v': return literal(0x0B);
       case 'a': return literal(0x07);
       case 'e': return literal(0x1B);
-      case 's': case 'S': return cls(class_body("s"), c == 'S');
-      case 'w': case 'W': return cls(class_body("w"), c == 'W');
-      case 'd': case 'D': return cls(class_body("d"), c == 'D');
-      case 'h': case 'H': return cls(kHexDigitBody, c == 'H');
+      case 's': case 'S': return cls(find_class("s"), c == 'S');
+      case 'w': case 'W': return cls(find_class("w"), c == 'W');
+      case 'd': case 'D': return cls(find_class("d"), c == 'D');
+      case 'h': case 'H': return cls(&kHexDigit, c == 'H');
       case 'x':
         if (i_ < p_.size() && p_[i_] == '{') {
           ++i_;
@@ -195,9 +198,9 @@ class Translator {
         } else if (i_ < p_.size()) {
           name = std::string(1, p_[i_++]);
         }
-        const char* body = property_body(name);
-        if (body == nullptr) fail("uses the Unicode property \\p{" + name + "}, which distillery does not support (general categories only)");
-        return cls(body, negated);
+        const UnicodeClass* property = find_property(name);
+        if (property == nullptr) fail("uses the Unicode property \\p{" + name + "}, which distillery does not support (general categories only)");
+        return cls(property, negated);
       }
       case 'b':
         if (in_class) return literal(0x08);
@@ -255,7 +258,8 @@ class Translator {
         out_ += e.body;
         break;
       case Escape::kWordBoundary: {
-        const std::string w = std::string("[") + class_body("w") + "]";
+        const UnicodeClass* word = find_class("w");
+        const std::string w = std::string(word->negated ? "[^" : "[") + word->body + "]";
         if (e.negated) {
           out_ += "(?:(?<=" + w + ")(?=" + w + ")|(?<!" + w + ")(?!" + w + "))";
         } else {
