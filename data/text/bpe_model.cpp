@@ -105,32 +105,41 @@ std::unique_ptr<BpeModel> BpeModel::parse(const JsonNode& node) {
   merge_entries.reserve(merges.size());
   const size_t prefix_len = m->continuing_subword_prefix_.size();
   uint32_t rank = 0;
-  for (size_t i = 0; i < merges.size(); ++i) {
-    const JsonNode item = merges.at(i);
-    std::string a, b;
+  std::string joined;
+  const auto& list = merges.value();
+  for (size_t i = 0; i < list.size(); ++i) {
+    const nlohmann::json& item = list[i];
+    // JsonNode (which builds its path) only on the error paths: there are ~10^5 merges.
+    const auto fail = [&](const std::string& what) { merges.at(i).fail(what); };
+    const std::string* a = nullptr;
+    const std::string* b = nullptr;
+    std::string a_part, b_part;
     if (item.is_string()) {
-      const std::string line = item.as_string();
+      const std::string& line = item.get_ref<const std::string&>();
       if (line.rfind("#version", 0) == 0) continue;
       const size_t space = line.find(' ');
       if (space == std::string::npos || line.find(' ', space + 1) != std::string::npos) {
-        item.fail("'" + line + "' must be two tokens separated by one space");
+        fail("'" + line + "' must be two tokens separated by one space");
       }
-      a = line.substr(0, space);
-      b = line.substr(space + 1);
+      a_part.assign(line, 0, space);
+      b_part.assign(line, space + 1, std::string::npos);
+      a = &a_part;
+      b = &b_part;
     } else {
-      if (!item.is_array() || item.size() != 2 || !item.value()[0].is_string() || !item.value()[1].is_string()) {
-        item.fail("must be a pair of token strings");
+      if (!item.is_array() || item.size() != 2 || !item[0].is_string() || !item[1].is_string()) {
+        fail("must be a pair of token strings");
       }
-      a = item.value()[0].get<std::string>();
-      b = item.value()[1].get<std::string>();
+      a = &item[0].get_ref<const std::string&>();
+      b = &item[1].get_ref<const std::string&>();
     }
-    const int32_t a_id = m->vocab_.find(a), b_id = m->vocab_.find(b);
-    if (a_id < 0) item.fail("'" + a + "' is not in the vocabulary");
-    if (b_id < 0) item.fail("'" + b + "' is not in the vocabulary");
-    if (b.size() < prefix_len) item.fail("'" + b + "' is shorter than continuing_subword_prefix");
-    const std::string joined = a + b.substr(prefix_len);
+    const int32_t a_id = m->vocab_.find(*a), b_id = m->vocab_.find(*b);
+    if (a_id < 0) fail("'" + *a + "' is not in the vocabulary");
+    if (b_id < 0) fail("'" + *b + "' is not in the vocabulary");
+    if (b->size() < prefix_len) fail("'" + *b + "' is shorter than continuing_subword_prefix");
+    joined.assign(*a);
+    joined.append(*b, prefix_len, std::string::npos);
     const int32_t id = m->vocab_.find(joined);
-    if (id < 0) item.fail("merges into '" + joined + "', which is not in the vocabulary");
+    if (id < 0) fail("merges into '" + joined + "', which is not in the vocabulary");
     merge_entries.push_back({MergeMap::key(a_id, b_id), {rank++, id}});
   }
   m->merges_.build(merge_entries);
