@@ -116,6 +116,13 @@ class ByteLevelPreTokenizer final : public PreTokenizer {
       : add_prefix_space_(add_prefix_space), use_regex_(use_regex) {}
 
   void pre_tokenize(PreTokenizeScratch& s) const override {
+    if (!add_prefix_space_ && !use_regex_) {  // the common case after a Split: just mark the pieces
+      for (Piece& piece : s.pieces) {
+        if (piece.byte_level) piece.text = s.materialize(piece);
+        piece.byte_level = true;
+      }
+      return;
+    }
     s.next.clear();
     for (const Piece& piece : s.pieces) {
       std::string_view text = s.materialize(piece);

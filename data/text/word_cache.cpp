@@ -19,7 +19,7 @@ struct ThreadCaches {
 
 }  // namespace word_cache_detail
 
-WordCache::WordCache() : slots_(kSlots) {}
+WordCache::WordCache() : slots_(kInitialSlots) {}
 
 WordCache& WordCache::for_thread(uint64_t owner) {
   thread_local word_cache_detail::ThreadCaches caches;
@@ -40,7 +40,7 @@ uint64_t WordCache::hash(std::string_view word, uint8_t flavor) {
 
 const int32_t* WordCache::find(std::string_view word, uint8_t flavor, size_t* count) const {
   const uint64_t h = hash(word, flavor);
-  for (size_t i = h & (kSlots - 1);; i = (i + 1) & (kSlots - 1)) {
+  for (size_t i = h & mask_;; i = (i + 1) & mask_) {
     const Slot& s = slots_[i];
     if (!s.used) return nullptr;
     if (s.hash == h && s.flavor == flavor && s.key_length == word.size() &&
@@ -54,13 +54,16 @@ const int32_t* WordCache::find(std::string_view word, uint8_t flavor, size_t* co
 void WordCache::insert(std::string_view word, uint8_t flavor, const int32_t* ids, size_t count) {
   if (word.size() > kMaxWordBytes || count > 255) return;
   if (size_ >= kMaxEntries) {
-    std::fill(slots_.begin(), slots_.end(), Slot{});
+    slots_.assign(kInitialSlots, Slot{});
+    mask_ = kInitialSlots - 1;
     keys_.clear();
     ids_.clear();
     size_ = 0;
+  } else if (2 * (size_ + 1) > slots_.size()) {
+    grow();
   }
   const uint64_t h = hash(word, flavor);
-  for (size_t i = h & (kSlots - 1);; i = (i + 1) & (kSlots - 1)) {
+  for (size_t i = h & mask_;; i = (i + 1) & mask_) {
     Slot& s = slots_[i];
     if (s.used) continue;
     s.used = true;
@@ -74,6 +77,18 @@ void WordCache::insert(std::string_view word, uint8_t flavor, const int32_t* ids
     ids_.insert(ids_.end(), ids, ids + count);
     ++size_;
     return;
+  }
+}
+
+void WordCache::grow() {
+  std::vector<Slot> old(slots_.size() * 2);
+  old.swap(slots_);
+  mask_ = slots_.size() - 1;
+  for (const Slot& s : old) {
+    if (!s.used) continue;
+    size_t i = s.hash & mask_;
+    while (slots_[i].used) i = (i + 1) & mask_;
+    slots_[i] = s;
   }
 }
 

@@ -29,6 +29,7 @@ class WordCache {
  private:
   WordCache();
   static uint64_t hash(std::string_view word, uint8_t flavor);
+  void grow();
 
   struct Slot {
     uint64_t hash = 0;
@@ -39,9 +40,13 @@ class WordCache {
     uint8_t flavor = 0;
     bool used = false;
   };
-  static constexpr size_t kSlots = 1 << 16;
-  static constexpr size_t kMaxEntries = kSlots / 2;
+  // The table starts small and doubles with the number of distinct words, so that typical text
+  // (a few thousand words) stays in the CPU cache; at the limit it starts over.
+  static constexpr size_t kInitialSlots = 1 << 10;
+  static constexpr size_t kMaxSlots = 1 << 16;
+  static constexpr size_t kMaxEntries = kMaxSlots / 2;
   std::vector<Slot> slots_;
+  size_t mask_ = kInitialSlots - 1;
   std::string keys_;
   std::vector<int32_t> ids_;
   size_t size_ = 0;
