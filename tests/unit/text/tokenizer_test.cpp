@@ -184,6 +184,26 @@ TEST(Tokenizer, ConfigSpecialTokenFromTheVocabularyBecomesAnAddedToken) {
   EXPECT_EQ(tok.encode("bathe"), concat({tok.encode("ba"), {the}}));
 }
 
+TEST(Tokenizer, ConfigAddBosTokenReplacesTheTemplateEvenWhenNull) {
+  // As transformers' update_post_processor: setting add_bos_token/add_eos_token (even to null)
+  // replaces tokenizer.json's post-processor with [bos] $A [eos].
+  TempModelDir dir("add_bos");
+  nlohmann::json json = mini_tokenizer_json();
+  json["post_processor"] = {{"type", "TemplateProcessing"},
+                            {"single", {{{"SpecialToken", {{"id", "<|endoftext|>"}, {"type_id", 0}}}},
+                                        {{"Sequence", {{"id", "A"}, {"type_id", 0}}}}}},
+                            {"pair", nlohmann::json::array()},
+                            {"special_tokens", {{"<|endoftext|>", {{"id", "<|endoftext|>"}, {"ids", {3256}}, {"tokens", {"<|endoftext|>"}}}}}}};
+  const Tokenizer from_json = load_json(dir, json);
+  EXPECT_EQ(from_json.encode("hi", true), concat({{3256}, from_json.encode("hi")}));
+  dir.write("tokenizer_config.json", R"({"bos_token": "<|im_start|>", "eos_token": "<|im_end|>", "add_eos_token": true})");
+  const Tokenizer eos_only = Tokenizer::load(dir.str());
+  EXPECT_EQ(eos_only.encode("hi", true), concat({eos_only.encode("hi"), {3258}}));
+  dir.write("tokenizer_config.json", R"({"bos_token": "<|im_start|>", "add_bos_token": null})");
+  const Tokenizer nothing = Tokenizer::load(dir.str());
+  EXPECT_EQ(nothing.encode("hi", true), nothing.encode("hi"));
+}
+
 TEST(BpeModel, MergesByRankNotByPosition) {
   TempModelDir dir("ranks");
   // "abc": with "b c" ranked first the pair on the right merges first.
