@@ -31,13 +31,39 @@ std::string hf_dtype_name(torch::Dtype dtype) {
   return "float32";
 }
 
+namespace hf_model_detail {
+
+// deepseek_v3 checkpoints carry num_nextn_predict_layers multi-token-prediction layers after the
+// last decoder layer (model.layers.61.* for V3); Hugging Face does not load them, nor do we.
+bool is_mtp_tensor(const TransformerConfig& c, const std::string& name) {
+  const std::string prefix = "model.layers.";
+  if (c.num_nextn_predict_layers <= 0 || name.rfind(prefix, 0) != 0) return false;
+  const size_t dot = name.find('.', prefix.size());
+  if (dot == std::string::npos) return false;
+  try {
+    const int64_t layer = std::stoll(name.substr(prefix.size(), dot - prefix.size()));
+    return layer >= c.num_hidden_layers && layer < c.num_hidden_layers + c.num_nextn_predict_layers;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+}  // namespace hf_model_detail
+
+std::vector<std::pair<std::string, torch::Tensor>> hf_named_tensors(CausalLM& model) {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (auto& np : model->named_parameters()) out.emplace_back(np.key(), np.value());
+  for (auto& nb : model->named_buffers()) out.emplace_back(nb.key(), nb.value());
+  return out;
+}
+
 void load_hf_weights(CausalLM& model, const std::string& dir) {
   auto set = SafetensorsSet::open_dir(dir);
   torch::NoGradGuard no_grad;
   std::set<std::string> used;
-  for (auto& np : model->named_parameters()) {
-    const std::string& name = np.key();
-    auto& p = np.value();
+  for (auto& np : hf_named_tensors(model)) {
+    const std::string& name = np.first;
+    auto& p = np.second;
     DIST_CHECK(set.contains(name), set.describe(), ": missing tensor '", name, "' (model_type ",
                model->config().model_type, ")");
     const auto& e = set.entry(name);
@@ -51,6 +77,7 @@ void load_hf_weights(CausalLM& model, const std::string& dir) {
     // Tied checkpoints sometimes still carry lm_head; old ones carry rotary tables. Both are derived.
     if (name == "lm_head.weight" && model->config().tie_word_embeddings) continue;
     if (name.find("rotary_emb.inv_freq") != std::string::npos) continue;
+    if (hf_model_detail::is_mtp_tensor(model->config(), name)) continue;
     DIST_FAIL(set.describe(), ": unexpected tensor '", name, "' for model_type ", model->config().model_type);
   }
 }
@@ -64,7 +91,7 @@ CausalLM load_hf_model(const std::string& dir, torch::Dtype dtype) {
 
 std::vector<std::pair<std::string, torch::Tensor>> hf_state_dict(CausalLM& model, torch::Dtype dtype) {
   std::vector<std::pair<std::string, torch::Tensor>> out;
-  for (auto& np : model->named_parameters()) out.emplace_back(np.key(), np.value().detach().to(dtype));
+  for (auto& np : hf_named_tensors(model)) out.emplace_back(np.first, np.second.detach().to(dtype));
   return out;
 }
 

@@ -16,7 +16,11 @@ CausalLM load_hf_model(const std::string& dir, torch::Dtype dtype = torch::kFloa
 // Copies DIR's tensors into `model` (names and shapes checked).
 void load_hf_weights(CausalLM& model, const std::string& dir);
 
-// The (name, tensor) list written to disk: named_parameters() in module order.
+// Every tensor of the checkpoint: named_parameters() then named_buffers() (router correction
+// biases), in module order, as live references.
+std::vector<std::pair<std::string, torch::Tensor>> hf_named_tensors(CausalLM& model);
+
+// The (name, tensor) list written to disk: hf_named_tensors() detached and cast to `dtype`.
 std::vector<std::pair<std::string, torch::Tensor>> hf_state_dict(CausalLM& model, torch::Dtype dtype);
 
 // Writes a complete model dir at `out_dir` atomically (temp dir + rename). Non-weight files

@@ -6,6 +6,7 @@
 
 #include "data/data_config.h"
 #include "trainer/model_section.h"
+#include "trainer/moe_section.h"
 #include "trainer/optim_config.h"
 #include "trainer/trainer_config.h"
 
@@ -17,6 +18,7 @@ struct RecipeConfig {
   DataConfig data;
   OptimConfig optim;
   TrainerConfig trainer;
+  MoeSection moe;
 
   template <class V>
   void visit(V& v) {
@@ -26,6 +28,7 @@ struct RecipeConfig {
     v.section("data", data, "training and evaluation data");
     v.section("optim", optim, "optimizer and learning-rate schedule");
     v.section("trainer", trainer, "the training loop");
+    v.section("moe", moe, "router auxiliary losses of mixture-of-experts models");
   }
 };
 

@@ -1,5 +1,6 @@
-// The dense decoder-only transformer of the llama / qwen2 / qwen3 / mistral families, with the
-// Hugging Face module tree, so named_parameters() are exactly the checkpoint's tensor names
+// The decoder-only transformer of the llama / qwen2 / qwen3 / mistral families and the MoE families
+// mixtral / qwen2_moe / qwen3_moe / deepseek_v2 / deepseek_v3, with the Hugging Face module tree,
+// so named_parameters() (and the router buffers) are exactly the checkpoint's tensor names
 // (model.layers.0.self_attn.q_proj.weight, ...). Variants are chosen at construction.
 //
 // Packed rows: `position_ids` restart at 0 for every document and `doc_ids` label each token's
@@ -9,44 +10,12 @@
 #include <torch/torch.h>
 
 #include "parallel/linear.h"
+#include "trainer/layers.h"
+#include "trainer/mla.h"
 #include "trainer/model_config.h"
+#include "trainer/moe.h"
 
 namespace distillery {
-
-// Rotary embedding tables for given positions (HF rotate_half convention).
-class RotaryEmbedding {
- public:
-  explicit RotaryEmbedding(const TransformerConfig& cfg);
-  // cos, sin: [B, 1, T, head_dim] float32 for position_ids [B, T].
-  std::pair<torch::Tensor, torch::Tensor> tables(const torch::Tensor& position_ids) const;
-  const torch::Tensor& inv_freq() const { return inv_freq_; }
-
- private:
-  torch::Tensor inv_freq_;  // [head_dim / 2] float32
-};
-
-// x [B, H, T, D] rotated by cos/sin [B, 1, T, D].
-torch::Tensor apply_rotary(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin);
-
-// [B, 1, T, T] bool: query i may attend key j (same document, causal, within the sliding window).
-torch::Tensor attention_mask(const torch::Tensor& doc_ids, int64_t seq_len, std::optional<int64_t> sliding_window,
-                             torch::Device device);
-
-struct AttentionInputs {
-  torch::Tensor cos, sin;  // [B, 1, T, D]
-  torch::Tensor allowed;   // [B, 1, T, T]
-};
-
-class RMSNormImpl : public torch::nn::Module {
- public:
-  RMSNormImpl(int64_t dim, double eps);
-  torch::Tensor forward(const torch::Tensor& x);
-  torch::Tensor weight;
-
- private:
-  double eps_;
-};
-TORCH_MODULE(RMSNorm);
 
 class AttentionImpl : public torch::nn::Module {
  public:
@@ -60,20 +29,15 @@ class AttentionImpl : public torch::nn::Module {
 };
 TORCH_MODULE(Attention);
 
-class MlpImpl : public torch::nn::Module {
- public:
-  explicit MlpImpl(const TransformerConfig& cfg);
-  torch::Tensor forward(const torch::Tensor& x);  // down(silu(gate(x)) * up(x))
-  Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
-};
-TORCH_MODULE(Mlp);
-
+// One attention and one feed-forward variant, chosen by the config for layer `index`.
 class DecoderLayerImpl : public torch::nn::Module {
  public:
-  explicit DecoderLayerImpl(const TransformerConfig& cfg);
-  torch::Tensor forward(const torch::Tensor& x, const AttentionInputs& in);
-  Attention self_attn{nullptr};
-  Mlp mlp{nullptr};
+  DecoderLayerImpl(const TransformerConfig& cfg, int64_t index);
+  torch::Tensor forward(const torch::Tensor& x, const AttentionInputs& in, RouterStats* router = nullptr);
+  Attention self_attn{nullptr};     // GQA attention ("self_attn")
+  MlaAttention mla{nullptr};        // DeepSeek MLA, also named "self_attn"
+  Mlp mlp{nullptr};                 // dense feed-forward ("mlp")
+  SparseMoeBlock moe{nullptr};      // MoE feed-forward ("mlp"; Mixtral: "block_sparse_moe")
   RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
 };
 TORCH_MODULE(DecoderLayer);
@@ -92,6 +56,7 @@ struct ForwardInputs {
   torch::Tensor input_ids;     // [B, T] int64
   torch::Tensor position_ids;  // [B, T] int64
   torch::Tensor doc_ids;       // [B, T] int64
+  RouterStats* router = nullptr;  // MoE models: collects routing statistics when set (token_mask filled in)
 };
 
 class CausalLMImpl : public torch::nn::Module {

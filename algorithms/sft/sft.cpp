@@ -6,6 +6,7 @@
 #include "data/dataset_builder.h"
 #include "trainer/error.h"
 #include "trainer/losses.h"
+#include "trainer/moe_losses.h"
 
 namespace distillery {
 
@@ -44,6 +45,7 @@ StepData Sft::next_step() {
     out.global_targets += count_targets(train_, r);
     for (const auto& p : r) out.global_tokens += p.length;
   }
+  step_tokens_ = out.global_tokens;
   for (int64_t m = 0; m < accum; ++m) {
     auto first = rows.begin() + dp_rank_ * per_rank + m * mbs;
     out.micro.push_back(make_micro_batch(train_, std::vector<PackedRow>(first, first + mbs), cfg_.data.max_seq_len));
@@ -51,15 +53,32 @@ StepData Sft::next_step() {
   return out;
 }
 
-torch::Tensor sft_loss_sum(CausalLM& model, const MicroBatch& mb, int64_t chunk_tokens) {
-  auto hidden = model->forward({mb.input_ids, mb.position_ids, mb.doc_ids});  // [B, T, H]
-  auto [h, t] = select_targets(hidden, mb.targets);                             // [N, H], [N]
+torch::Tensor sft_loss_sum(CausalLM& model, const MicroBatch& mb, int64_t chunk_tokens, RouterStats* router) {
+  auto hidden = model->forward({mb.input_ids, mb.position_ids, mb.doc_ids, router});  // [B, T, H]
+  auto [h, t] = select_targets(hidden, mb.targets);                                     // [N, H], [N]
   return fused_linear_cross_entropy_sum(h, model->output_weight(), t, chunk_tokens);
 }
 
 torch::Tensor Sft::loss(CausalLM& model, const MicroBatch& mb, int64_t global_targets,
-                        std::map<std::string, double>&) {
-  return sft_loss_sum(model, mb, cfg_.model.loss_chunk_tokens) / static_cast<double>(std::max<int64_t>(1, global_targets));
+                        std::map<std::string, double>& metrics) {
+  const auto& mc = model->config();
+  RouterStats router;
+  const bool moe = mc.moe.enabled() && mc.moe.num_sparse_layers() > 0;
+  auto loss = sft_loss_sum(model, mb, cfg_.model.loss_chunk_tokens, moe ? &router : nullptr) /
+              static_cast<double>(std::max<int64_t>(1, global_targets));
+  if (!moe) return loss;
+  // Router losses are per-token means over the whole step (see trainer/moe_losses.h), added to the
+  // per-target cross-entropy mean.
+  auto terms = moe_loss_terms(router, mc.moe.num_experts, step_tokens_);
+  const double aux_coef = cfg_.moe.aux_coef_for(mc), z_coef = cfg_.moe.z_loss_coef;
+  if (aux_coef > 0) loss = loss + aux_coef * terms.aux;
+  if (z_coef > 0) loss = loss + z_coef * terms.z;
+  const double share = static_cast<double>(terms.tokens) / static_cast<double>(std::max<int64_t>(1, step_tokens_));
+  metrics["moe_aux_loss"] += terms.aux.item<double>();
+  metrics["moe_z_loss"] += terms.z.item<double>();
+  metrics["moe_load_max_over_mean"] += terms.load_max_over_mean * share;
+  metrics["moe_load_min_over_mean"] += terms.load_min_over_mean * share;
+  return loss;
 }
 
 std::optional<EvalSums> Sft::evaluate(CausalLM& model) {

@@ -26,9 +26,11 @@ class Sft final : public Algorithm {
   ExampleStore train_, eval_;
   std::unique_ptr<RowStream> stream_;
   std::vector<PackedRow> eval_rows_;
+  int64_t step_tokens_ = 0;  // real tokens of the current step (all ranks): the MoE losses' normalizer
 };
 
-// Summed cross-entropy of a packed micro-batch's targets (no normalization).
-torch::Tensor sft_loss_sum(CausalLM& model, const MicroBatch& mb, int64_t chunk_tokens);
+// Summed cross-entropy of a packed micro-batch's targets (no normalization). MoE models report
+// their routing to `router` when given.
+torch::Tensor sft_loss_sum(CausalLM& model, const MicroBatch& mb, int64_t chunk_tokens, RouterStats* router = nullptr);
 
 }  // namespace distillery

@@ -53,13 +53,14 @@ TEST(ModelConfig, RejectsUnsupportedValuesByName) {
           TransformerConfig::from_json(j, "m/config.json");
         } catch (const UserError& e) {
           EXPECT_STREQ(e.what(),
-                       "m/config.json: model_type 'gpt2' is not supported (supported: llama, qwen2, qwen3, mistral)");
+                       "m/config.json: model_type 'gpt2' is not supported (supported: llama, qwen2, qwen3, mistral, mixtral, "
+                       "qwen2_moe, qwen3_moe, deepseek_v2, deepseek_v3)");
           throw;
         }
       },
       UserError);
   j = tiny_config("llama");
-  j["rope_scaling"]["rope_type"] = "yarn";
+  j["rope_scaling"]["rope_type"] = "dynamic";
   EXPECT_THROW(TransformerConfig::from_json(j, "c"), UserError);
   j = tiny_config("llama");
   j["hidden_act"] = "gelu";

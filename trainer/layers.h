@@ -1,0 +1,64 @@
+// Building blocks every decoder variant shares: rotary embeddings (default, linear, llama3, yarn),
+// the packed-document attention mask, RMSNorm and the gated SiLU MLP (dense layers, routed and
+// shared experts alike).
+#pragma once
+
+#include <torch/torch.h>
+
+#include <optional>
+
+#include "parallel/linear.h"
+#include "trainer/model_config.h"
+
+namespace distillery {
+
+// Rotary embedding tables for given positions (HF rotate_half convention) over cfg.head_dim
+// dimensions (MLA: the qk_rope_head_dim part).
+class RotaryEmbedding {
+ public:
+  explicit RotaryEmbedding(const TransformerConfig& cfg);
+  // cos, sin: [B, 1, T, head_dim] float32 for position_ids [B, T], both times attention_scaling().
+  std::pair<torch::Tensor, torch::Tensor> tables(const torch::Tensor& position_ids) const;
+  const torch::Tensor& inv_freq() const { return inv_freq_; }
+  // yarn: rope_scaling's attention factor; 1 for the other types.
+  double attention_scaling() const { return attention_scaling_; }
+
+ private:
+  torch::Tensor inv_freq_;  // [head_dim / 2] float32
+  double attention_scaling_ = 1.0;
+};
+
+// x [B, H, T, D] rotated by cos/sin [B, 1, T, D].
+torch::Tensor apply_rotary(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin);
+
+// [B, 1, T, T] bool: query i may attend key j (same document, causal, within the sliding window).
+torch::Tensor attention_mask(const torch::Tensor& doc_ids, int64_t seq_len, std::optional<int64_t> sliding_window,
+                             torch::Device device);
+
+struct AttentionInputs {
+  torch::Tensor cos, sin;  // [B, 1, T, D]
+  torch::Tensor allowed;   // [B, 1, T, T]
+};
+
+class RMSNormImpl : public torch::nn::Module {
+ public:
+  RMSNormImpl(int64_t dim, double eps);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor weight;
+
+ private:
+  double eps_;
+};
+TORCH_MODULE(RMSNorm);
+
+// down(silu(gate(x)) * up(x)). Mixtral names its experts' projections w1 (gate), w3 (up), w2 (down).
+class MlpImpl : public torch::nn::Module {
+ public:
+  explicit MlpImpl(const TransformerConfig& cfg);  // a dense layer: intermediate_size wide
+  MlpImpl(int64_t hidden, int64_t intermediate, bool bias, bool w123_names = false);
+  torch::Tensor forward(const torch::Tensor& x);
+  Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+};
+TORCH_MODULE(Mlp);
+
+}  // namespace distillery
