@@ -1,0 +1,87 @@
+#include "algorithms/sft/sft.h"
+
+#include <numeric>
+#include <sstream>
+
+#include "data/dataset_builder.h"
+#include "trainer/error.h"
+#include "trainer/losses.h"
+
+namespace distillery {
+
+Sft::Sft(const RecipeConfig& cfg, int64_t vocab_size, int dp_rank, int dp_size)
+    : cfg_(cfg), dp_rank_(dp_rank), dp_size_(dp_size) {
+  const TextPipeline text = load_text_pipeline(cfg.data, cfg.model.path);
+  train_ = build_examples(cfg.data, cfg.data.train, text, vocab_size);
+  stream_ = std::make_unique<RowStream>(train_, cfg.data.max_seq_len, cfg.data.truncation, cfg.data.packing,
+                                        cfg.data.shuffle, static_cast<uint64_t>(cfg.trainer.seed));
+  if (!cfg.data.eval.empty()) {
+    eval_ = build_examples(cfg.data, cfg.data.eval, text, vocab_size);
+    std::vector<uint32_t> order(eval_.size());
+    std::iota(order.begin(), order.end(), 0u);
+    eval_rows_ = pack_rows(eval_, order, cfg.data.max_seq_len, cfg.data.truncation, cfg.data.packing, nullptr);
+  }
+}
+
+std::string Sft::describe() const {
+  std::ostringstream s;
+  s << "sft: " << train_.size() << " examples, " << train_.total_tokens() << " tokens -> "
+    << stream_->rows_per_epoch() << " rows of " << cfg_.data.max_seq_len << " per epoch";
+  if (stream_->stats().truncated) s << ", " << stream_->stats().truncated << " truncated";
+  if (stream_->stats().dropped) s << ", " << stream_->stats().dropped << " dropped (longer than max_seq_len)";
+  if (!eval_rows_.empty()) s << "; eval: " << eval_.size() << " examples in " << eval_rows_.size() << " rows";
+  return s.str();
+}
+
+StepData Sft::next_step() {
+  const int64_t mbs = cfg_.trainer.micro_batch_size, accum = cfg_.trainer.grad_accum_steps;
+  const int64_t per_rank = mbs * accum;
+  // Every rank draws the same global rows, so the normalizer needs no communication and the
+  // step is the same whatever the dp size.
+  auto rows = stream_->take(per_rank * dp_size_);
+  StepData out;
+  for (const auto& r : rows) {
+    out.global_targets += count_targets(train_, r);
+    for (const auto& p : r) out.global_tokens += p.length;
+  }
+  for (int64_t m = 0; m < accum; ++m) {
+    auto first = rows.begin() + dp_rank_ * per_rank + m * mbs;
+    out.micro.push_back(make_micro_batch(train_, std::vector<PackedRow>(first, first + mbs), cfg_.data.max_seq_len));
+  }
+  return out;
+}
+
+torch::Tensor sft_loss_sum(CausalLM& model, const MicroBatch& mb, int64_t chunk_tokens) {
+  auto hidden = model->forward({mb.input_ids, mb.position_ids, mb.doc_ids});  // [B, T, H]
+  auto [h, t] = select_targets(hidden, mb.targets);                             // [N, H], [N]
+  return fused_linear_cross_entropy_sum(h, model->output_weight(), t, chunk_tokens);
+}
+
+torch::Tensor Sft::loss(CausalLM& model, const MicroBatch& mb, int64_t global_targets,
+                        std::map<std::string, double>&) {
+  return sft_loss_sum(model, mb, cfg_.model.loss_chunk_tokens) / static_cast<double>(std::max<int64_t>(1, global_targets));
+}
+
+std::optional<EvalSums> Sft::evaluate(CausalLM& model) {
+  if (eval_rows_.empty()) return std::nullopt;
+  torch::NoGradGuard no_grad;
+  EvalSums sums;
+  const int64_t mbs = cfg_.trainer.micro_batch_size;
+  std::vector<PackedRow> mine;
+  for (size_t i = dp_rank_; i < eval_rows_.size(); i += dp_size_) mine.push_back(eval_rows_[i]);
+  for (size_t s = 0; s < mine.size(); s += mbs) {
+    std::vector<PackedRow> chunk(mine.begin() + s, mine.begin() + std::min(mine.size(), s + mbs));
+    auto mb = make_micro_batch(eval_, chunk, cfg_.data.max_seq_len);
+    sums.loss_sum += sft_loss_sum(model, mb, cfg_.model.loss_chunk_tokens).item<double>();
+    sums.targets += mb.num_targets;
+  }
+  return sums;
+}
+
+nlohmann::json Sft::state() const { return {{"epoch", stream_->epoch()}, {"row", stream_->position()}}; }
+
+void Sft::load_state(const nlohmann::json& state) {
+  stream_->seek(state.at("epoch").get<int64_t>(), state.at("row").get<int64_t>());
+}
+
+}  // namespace distillery

@@ -1,0 +1,34 @@
+// Supervised fine-tuning: next-token cross-entropy on the labelled tokens of packed rows.
+#pragma once
+
+#include <memory>
+
+#include "algorithms/algorithm.h"
+#include "trainer/recipe.h"
+
+namespace distillery {
+
+class Sft final : public Algorithm {
+ public:
+  // dp_rank/dp_size: this rank's share of every step's rows.
+  Sft(const RecipeConfig& cfg, int64_t vocab_size, int dp_rank, int dp_size);
+  StepData next_step() override;
+  torch::Tensor loss(CausalLM& model, const MicroBatch& mb, int64_t global_targets,
+                     std::map<std::string, double>& metrics) override;
+  std::optional<EvalSums> evaluate(CausalLM& model) override;
+  nlohmann::json state() const override;
+  void load_state(const nlohmann::json& state) override;
+  std::string describe() const override;
+
+ private:
+  RecipeConfig cfg_;
+  int dp_rank_, dp_size_;
+  ExampleStore train_, eval_;
+  std::unique_ptr<RowStream> stream_;
+  std::vector<PackedRow> eval_rows_;
+};
+
+// Summed cross-entropy of a packed micro-batch's targets (no normalization).
+torch::Tensor sft_loss_sum(CausalLM& model, const MicroBatch& mb, int64_t chunk_tokens);
+
+}  // namespace distillery

@@ -1,0 +1,103 @@
+#include "data/text/tokenize_command.h"
+
+#include <charconv>
+#include <istream>
+#include <ostream>
+
+#include <nlohmann/json.hpp>
+
+#include "data/text/tokenizer.h"
+#include "trainer/error.h"
+
+namespace distillery::text {
+
+namespace tokenize_command_detail {
+
+struct Options {
+  std::string tokenizer_dir;
+  bool add_special_tokens = false;
+};
+
+Options parse_options(const std::vector<std::string>& args) {
+  Options options;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--tokenizer") {
+      DIST_CHECK(i + 1 < args.size(), "tokenize: --tokenizer needs a directory (usage: ", tokenize_command_usage(), ")");
+      options.tokenizer_dir = args[++i];
+    } else if (a.rfind("--tokenizer=", 0) == 0) {
+      options.tokenizer_dir = a.substr(12);
+    } else if (a == "--add-special-tokens") {
+      options.add_special_tokens = true;
+    } else {
+      DIST_FAIL("tokenize: unknown argument '", a, "' (usage: ", tokenize_command_usage(), ")");
+    }
+  }
+  DIST_CHECK(!options.tokenizer_dir.empty(), "tokenize: --tokenizer DIR is required (usage: ", tokenize_command_usage(), ")");
+  return options;
+}
+
+// The text of one input line, or a UserError naming the line.
+std::string text_of_line(const std::string& line, size_t number) {
+  nlohmann::json row;
+  try {
+    row = nlohmann::json::parse(line);
+  } catch (const nlohmann::json::parse_error& e) {
+    // nlohmann says "[json.exception.parse_error.101] parse error at line 1, column 7: ..."; the
+    // line is ours to name, the column is worth keeping.
+    std::string what = e.what();
+    const auto column = what.find("column ");
+    const auto colon = what.find(": ", column == std::string::npos ? 0 : column);
+    if (column != std::string::npos && colon != std::string::npos) {
+      DIST_FAIL("<stdin>:", number, ": invalid JSON at ", what.substr(column, colon - column), ": ", what.substr(colon + 2));
+    }
+    DIST_FAIL("<stdin>:", number, ": invalid JSON: ", what);
+  }
+  DIST_CHECK(row.is_object(), "<stdin>:", number, ": expected an object {\"text\": ...}");
+  const auto it = row.find("text");
+  DIST_CHECK(it != row.end(), "<stdin>:", number, ": missing \"text\"");
+  DIST_CHECK(it->is_string(), "<stdin>:", number, ": \"text\" must be a string");
+  return it->get<std::string>();
+}
+
+void append_ids_line(const std::vector<int32_t>& ids, std::string& out) {
+  out += "{\"ids\": [";
+  char buf[16];
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (i > 0) out += ", ";
+    const auto r = std::to_chars(buf, buf + sizeof buf, ids[i]);
+    out.append(buf, r.ptr);
+  }
+  out += "]}\n";
+}
+
+}  // namespace tokenize_command_detail
+
+const char* tokenize_command_usage() {
+  return "distillery tokenize --tokenizer DIR [--add-special-tokens] < in.jsonl > out.jsonl";
+}
+
+int run_tokenize_command(const std::vector<std::string>& args, std::istream& in, std::ostream& out) {
+  namespace d = tokenize_command_detail;
+  const d::Options options = d::parse_options(args);
+  const Tokenizer tokenizer = Tokenizer::load(options.tokenizer_dir);
+  std::string line, buffer;
+  std::vector<int32_t> ids;
+  size_t number = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    const std::string text = d::text_of_line(line, number);
+    ids.clear();
+    tokenizer.encode_into(text, ids, options.add_special_tokens);
+    d::append_ids_line(ids, buffer);
+    if (buffer.size() > (1 << 16)) {
+      out << buffer;
+      buffer.clear();
+    }
+  }
+  out << buffer;
+  out.flush();
+  return 0;
+}
+
+}  // namespace distillery::text

@@ -1,0 +1,133 @@
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "test_util.h"
+#include "trainer/error.h"
+#include "trainer/fs_util.h"
+#include "trainer/hf_model.h"
+#include "trainer/safetensors.h"
+
+using namespace distillery;
+using distillery::testing::TempDir;
+using distillery::testing::tiny_config;
+
+TEST(Safetensors, RoundTripsEveryDtypeBitExactly) {
+  TempDir dir;
+  std::vector<std::pair<std::string, torch::Tensor>> in;
+  torch::manual_seed(0);
+  for (auto dt : {torch::kFloat32, torch::kBFloat16, torch::kFloat16})
+    in.emplace_back(dtype_to_safetensors(dt), torch::randn({3, 5}).to(dt));
+  in.emplace_back("ids", torch::arange(7, torch::kInt64));
+  save_safetensors(dir / "t.safetensors", in, {{"format", "pt"}});
+  SafetensorsFile f(dir / "t.safetensors");
+  EXPECT_EQ(f.metadata().at("format"), "pt");
+  for (const auto& [name, t] : in) {
+    auto back = f.view(name);
+    EXPECT_EQ(back.scalar_type(), t.scalar_type()) << name;
+    EXPECT_TRUE(torch::equal(back, t)) << name;
+  }
+  EXPECT_EQ(f.entries().at("BF16").shape, (std::vector<int64_t>{3, 5}));
+}
+
+TEST(Safetensors, HeaderLayoutIsTheStandardOne) {
+  TempDir dir;
+  save_safetensors(dir / "a.safetensors", {{"w", torch::ones({2}, torch::kFloat32)}});
+  std::string bytes = read_text_file(dir / "a.safetensors");
+  uint64_t n = 0;
+  for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<uint8_t>(bytes[i]);
+  EXPECT_EQ((8 + n) % 8, 0u);
+  auto header = nlohmann::json::parse(bytes.substr(8, n));
+  EXPECT_EQ(header["w"]["dtype"], "F32");
+  EXPECT_EQ(header["w"]["data_offsets"], nlohmann::json({0, 8}));
+  EXPECT_EQ(bytes.size(), 8 + n + 8);
+}
+
+TEST(Safetensors, ShardedSetRoundTripsThroughIndex) {
+  TempDir dir;
+  std::vector<std::pair<std::string, torch::Tensor>> in;
+  for (int i = 0; i < 5; ++i) in.emplace_back("t" + std::to_string(i), torch::full({64}, static_cast<float>(i)));
+  save_safetensors_dir(dir.str(), in, /*max_shard_bytes=*/600);  // 256 B each -> 3 shards
+  EXPECT_TRUE(std::filesystem::exists(dir / "model-00001-of-00003.safetensors"));
+  EXPECT_TRUE(std::filesystem::exists(dir / "model-00003-of-00003.safetensors"));
+  auto index = read_json_file(dir / "model.safetensors.index.json");
+  EXPECT_EQ(index["metadata"]["total_size"], 5 * 256);
+  EXPECT_EQ(index["weight_map"]["t4"], "model-00003-of-00003.safetensors");
+  auto set = SafetensorsSet::open_dir(dir.str());
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(set.load("t" + std::to_string(i), torch::kFloat32)[0].item<float>(), i);
+}
+
+TEST(Safetensors, TruncatedFileIsAUserErrorNamingIt) {
+  TempDir dir;
+  save_safetensors(dir / "a.safetensors", {{"w", torch::ones({4})}});
+  std::string bytes = read_text_file(dir / "a.safetensors");
+  write_text_file(dir / "a.safetensors", bytes.substr(0, bytes.size() - 4));
+  try {
+    SafetensorsFile f(dir / "a.safetensors");
+    FAIL();
+  } catch (const UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("a.safetensors: tensor 'w'"), std::string::npos) << e.what();
+  }
+}
+
+TEST(HfModel, SaveLoadRoundTripKeepsWeightsAndConfig) {
+  TempDir dir;
+  auto cfg = TransformerConfig::from_json(tiny_config("qwen3"), "c");
+  CausalLM a(cfg);
+  a->init_weights(3);
+  write_text_file(dir / "src_tokenizer_config.json", "{}");
+  save_hf_model(a, dir / "m", "", torch::kFloat32, int64_t{1} << 30);
+  auto b = load_hf_model(dir / "m");
+  auto pa = a->named_parameters(), pb = b->named_parameters();
+  ASSERT_EQ(pa.size(), pb.size());
+  for (size_t i = 0; i < pa.size(); ++i) EXPECT_TRUE(torch::equal(pa[i].value(), pb[i].value())) << pa[i].key();
+  auto j = read_json_file(dir / "m/config.json");
+  EXPECT_EQ(j["model_type"], "qwen3");
+  EXPECT_EQ(j["torch_dtype"], "float32");
+  EXPECT_FALSE(std::filesystem::exists(dir / "m.tmp"));
+}
+
+TEST(HfModel, Bf16SaveIsBf16OnDisk) {
+  TempDir dir;
+  CausalLM a(TransformerConfig::from_json(tiny_config("llama"), "c"));
+  a->init_weights(3);
+  save_hf_model(a, dir / "m", "", torch::kBFloat16, int64_t{1} << 30);
+  SafetensorsFile f(dir / "m/model.safetensors");
+  EXPECT_EQ(f.entries().at("model.norm.weight").dtype, torch::kBFloat16);
+  EXPECT_EQ(read_json_file(dir / "m/config.json")["torch_dtype"], "bfloat16");
+}
+
+TEST(HfModel, ShapeMismatchNamesTensorAndBothShapes) {
+  TempDir dir;
+  CausalLM a(TransformerConfig::from_json(tiny_config("qwen2"), "c"));
+  save_hf_model(a, dir / "m", "", torch::kFloat32, int64_t{1} << 30);
+  auto j = tiny_config("qwen2");
+  j["intermediate_size"] = 40;
+  write_json_file(dir / "m/config.json", j);
+  try {
+    load_hf_model(dir / "m");
+    FAIL();
+  } catch (const UserError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("tensor 'model.layers.0.mlp.gate_proj.weight' has shape [48, 32], expected [40, 32]"),
+              std::string::npos)
+        << msg;
+  }
+}
+
+TEST(HfModel, MissingTensorIsNamed) {
+  TempDir dir;
+  CausalLM a(TransformerConfig::from_json(tiny_config("qwen2"), "c"));
+  std::vector<std::pair<std::string, torch::Tensor>> sd = hf_state_dict(a, torch::kFloat32);
+  sd.erase(std::remove_if(sd.begin(), sd.end(), [](auto& p) { return p.first == "model.norm.weight"; }), sd.end());
+  std::filesystem::create_directories(dir / "m");
+  save_safetensors(dir / "m/model.safetensors", sd);
+  write_json_file(dir / "m/config.json", tiny_config("qwen2"));
+  try {
+    load_hf_model(dir / "m");
+    FAIL();
+  } catch (const UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("missing tensor 'model.norm.weight'"), std::string::npos) << e.what();
+  }
+}

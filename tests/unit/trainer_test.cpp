@@ -1,0 +1,157 @@
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "data/synthetic.h"
+#include "test_util.h"
+#include "trainer/checkpoint.h"
+#include "trainer/fs_util.h"
+#include "trainer/hf_model.h"
+#include "trainer/loop.h"
+#include "trainer/signals.h"
+
+using namespace distillery;
+using distillery::testing::TempDir;
+using distillery::testing::tiny_config;
+namespace fs = std::filesystem;
+
+namespace {
+
+// A tiny byte-level qwen2 model and an arithmetic data set in `dir`; returns a recipe for them.
+RecipeConfig make_run(const TempDir& dir, const std::string& run_name) {
+  if (!fs::exists(dir / "model")) {
+    auto j = tiny_config("qwen2");
+    j["vocab_size"] = 256;
+    CausalLM m(TransformerConfig::from_json(j, "c"));
+    m->init_weights(11);
+    save_hf_model(m, dir / "model", "", torch::kFloat32, int64_t{1} << 30);
+    std::string text;
+    for (const auto& r : make_task("arithmetic", 64, 2, 3)) {
+      nlohmann::json ids = nlohmann::json::array(), labels = nlohmann::json::array();
+      for (unsigned char c : r.prompt) ids.push_back(c), labels.push_back(-100);
+      for (unsigned char c : r.completion + "\n") ids.push_back(c), labels.push_back(c);
+      text += nlohmann::json({{"input_ids", ids}, {"labels", labels}}).dump() + "\n";
+    }
+    write_text_file(dir / "train.jsonl", text);
+  }
+  RecipeConfig cfg;
+  cfg.model.path = dir / "model";
+  cfg.data.train = dir / "train.jsonl";
+  cfg.data.max_seq_len = 48;
+  cfg.optim.lr = 3e-3;
+  cfg.optim.warmup_steps = 2;
+  cfg.trainer.output_dir = dir / run_name;
+  cfg.trainer.max_steps = 6;
+  cfg.trainer.micro_batch_size = 2;
+  cfg.trainer.grad_accum_steps = 2;
+  cfg.trainer.resume = "none";
+  return cfg;
+}
+
+std::vector<double> losses(const std::string& run_dir) {
+  std::vector<double> out;
+  std::ifstream in(run_dir + "/metrics.jsonl");
+  for (std::string line; std::getline(in, line);) out.push_back(nlohmann::json::parse(line)["loss"].get<double>());
+  return out;
+}
+
+TrainResult train(const RecipeConfig& cfg) {
+  Trainer t(cfg, std::make_shared<parallel::LocalCommunicator>());
+  return t.run();
+}
+
+}  // namespace
+
+TEST(Trainer, WritesRunDirectoryAndLossFalls) {
+  TempDir dir;
+  auto cfg = make_run(dir, "run");
+  cfg.trainer.max_steps = 30;
+  cfg.optim.lr = 1e-2;
+  train(cfg);
+  auto l = losses(cfg.trainer.output_dir);
+  ASSERT_EQ(l.size(), 30u);
+  EXPECT_LT(l.back(), l.front() * 0.6);
+  EXPECT_TRUE(fs::exists(cfg.trainer.output_dir + "/config.yaml"));
+  EXPECT_TRUE(fs::exists(cfg.trainer.output_dir + "/final/model.safetensors"));
+  std::ifstream in(cfg.trainer.output_dir + "/metrics.jsonl");
+  std::string first;
+  std::getline(in, first);
+  auto rec = nlohmann::json::parse(first);
+  for (const char* k : {"step", "loss", "lr", "grad_norm", "tokens", "tokens_per_s", "elapsed_s"})
+    EXPECT_TRUE(rec.contains(k)) << k;
+}
+
+TEST(Trainer, MicroBatchSplitDoesNotChangeTheRun) {
+  TempDir dir;
+  auto a = make_run(dir, "a");  // 2 x 2
+  auto b = make_run(dir, "b");
+  b.trainer.micro_batch_size = 4, b.trainer.grad_accum_steps = 1;
+  auto c = make_run(dir, "c");
+  c.trainer.micro_batch_size = 1, c.trainer.grad_accum_steps = 4;
+  train(a), train(b), train(c);
+  auto la = losses(a.trainer.output_dir), lb = losses(b.trainer.output_dir), lc = losses(c.trainer.output_dir);
+  ASSERT_EQ(la.size(), 6u);
+  for (size_t i = 0; i < la.size(); ++i) {
+    EXPECT_NEAR(la[i], lb[i], 1e-5) << "step " << i + 1;
+    EXPECT_NEAR(la[i], lc[i], 1e-5) << "step " << i + 1;
+  }
+  auto wa = load_hf_model(a.trainer.output_dir + "/final"), wc = load_hf_model(c.trainer.output_dir + "/final");
+  EXPECT_TRUE(torch::allclose(wa->model->norm->weight, wc->model->norm->weight, 1e-5, 1e-6));
+}
+
+TEST(Trainer, ResumedRunMatchesUninterruptedExactly) {
+  TempDir dir;
+  auto full = make_run(dir, "full");
+  full.trainer.save_every = 3;
+  full.trainer.keep_last = 5;
+  train(full);
+  // A second run that only has the step-3 checkpoint, as if it had died after writing it.
+  auto resumed = make_run(dir, "resumed");
+  resumed.trainer.resume = "auto";
+  fs::create_directories(resumed.trainer.output_dir + "/checkpoints");
+  fs::copy(full.trainer.output_dir + "/checkpoints/step-3", resumed.trainer.output_dir + "/checkpoints/step-3",
+           fs::copy_options::recursive);
+  // A half-written checkpoint from the crash must be ignored.
+  fs::create_directories(resumed.trainer.output_dir + "/checkpoints/.tmp-step-4");
+  train(resumed);
+  auto lf = losses(full.trainer.output_dir), lr = losses(resumed.trainer.output_dir);
+  ASSERT_EQ(lr.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) EXPECT_EQ(lf[3 + i], lr[i]) << "step " << 4 + i;
+  auto a = load_hf_model(full.trainer.output_dir + "/final"), b = load_hf_model(resumed.trainer.output_dir + "/final");
+  for (size_t i = 0; i < a->parameters().size(); ++i) EXPECT_TRUE(torch::equal(a->parameters()[i], b->parameters()[i]));
+}
+
+TEST(Trainer, StopRequestCheckpointsAndResumeFinishesTheRun) {
+  TempDir dir;
+  auto full = make_run(dir, "full");
+  train(full);
+  auto cfg = make_run(dir, "stopped");
+  cfg.trainer.resume = "auto";
+  request_stop();  // as SIGTERM would: finish the step in progress, checkpoint, return
+  auto r = train(cfg);
+  reset_stop_request();
+  EXPECT_TRUE(r.stopped_by_signal);
+  EXPECT_EQ(r.steps_done, 1);
+  EXPECT_TRUE(latest_checkpoint(cfg.trainer.output_dir).has_value());
+  EXPECT_FALSE(fs::exists(cfg.trainer.output_dir + "/final"));
+  train(cfg);
+  auto lf = losses(full.trainer.output_dir), ls = losses(cfg.trainer.output_dir);
+  ASSERT_EQ(ls.size(), lf.size());
+  for (size_t i = 0; i < lf.size(); ++i) EXPECT_EQ(lf[i], ls[i]) << "step " << i + 1;
+}
+
+TEST(Trainer, KeepsOnlyTheLastCheckpoints) {
+  TempDir dir;
+  auto cfg = make_run(dir, "run");
+  cfg.trainer.save_every = 1;
+  cfg.trainer.keep_last = 2;
+  train(cfg);
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(cfg.trainer.output_dir + "/checkpoints"))
+    names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"step-4", "step-5"}));
+  // A checkpoint is a loadable Hugging Face model dir.
+  EXPECT_NO_THROW(load_hf_model(cfg.trainer.output_dir + "/checkpoints/step-5"));
+}

@@ -1,0 +1,86 @@
+#include "trainer/checkpoint.h"
+
+#include <filesystem>
+#include <regex>
+
+#include "trainer/error.h"
+#include "trainer/fs_util.h"
+#include "trainer/hf_model.h"
+#include "trainer/safetensors.h"
+
+namespace distillery {
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::regex kStepDir("step-([0-9]+)");
+
+std::vector<std::pair<int64_t, fs::path>> complete_checkpoints(const std::string& run_dir) {
+  std::vector<std::pair<int64_t, fs::path>> out;
+  const fs::path root = fs::path(run_dir) / "checkpoints";
+  if (!fs::exists(root)) return out;
+  for (const auto& e : fs::directory_iterator(root)) {
+    std::smatch m;
+    const std::string name = e.path().filename().string();
+    if (e.is_directory() && std::regex_match(name, m, kStepDir) &&
+        fs::exists(e.path() / "trainer_state" / "state.json"))
+      out.emplace_back(std::stoll(m[1].str()), e.path());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace
+
+std::string save_checkpoint(const CheckpointWrite& w, CausalLM& model, const AdamW& optimizer) {
+  const fs::path root = fs::path(w.run_dir) / "checkpoints";
+  fs::create_directories(root);
+  const std::string final_dir = (root / ("step-" + std::to_string(w.step))).string();
+  const std::string tmp = (root / (".tmp-step-" + std::to_string(w.step))).string();
+  fs::remove_all(tmp);
+  write_hf_model_files(model, tmp, w.source_model_dir, w.dtype, w.max_shard_bytes);
+  const fs::path state_dir = fs::path(tmp) / "trainer_state";
+  fs::create_directories(state_dir);
+  auto tensors = optimizer.state_tensors();
+  tensors.emplace_back("rng.cpu", at::detail::getDefaultCPUGenerator().get_state());
+  save_safetensors((state_dir / "optimizer.safetensors").string(), tensors);
+  nlohmann::json state = {{"step", w.step}, {"optimizer_step", optimizer.step_count()},
+                          {"algorithm", w.algorithm_state}, {"format", "distillery-trainer-state-v1"}};
+  write_json_file((state_dir / "state.json").string(), state);
+  fsync_dir(state_dir.string());
+  commit_dir(tmp, final_dir);
+
+  auto all = complete_checkpoints(w.run_dir);
+  for (size_t i = 0; i + static_cast<size_t>(w.keep_last) < all.size(); ++i) fs::remove_all(all[i].second);
+  return final_dir;
+}
+
+std::optional<std::string> latest_checkpoint(const std::string& run_dir) {
+  auto all = complete_checkpoints(run_dir);
+  if (all.empty()) return std::nullopt;
+  return all.back().second.string();
+}
+
+CheckpointRead load_checkpoint(const std::string& dir, CausalLM& model, AdamW& optimizer) {
+  const fs::path state_dir = fs::path(dir) / "trainer_state";
+  DIST_CHECK(fs::exists(state_dir / "state.json"), dir, ": not a distillery checkpoint (no trainer_state/state.json)");
+  auto state = read_json_file((state_dir / "state.json").string());
+  load_hf_weights(model, dir);
+  SafetensorsFile opt((state_dir / "optimizer.safetensors").string());
+  auto get = [&](const std::string& name) {
+    DIST_CHECK(opt.contains(name), opt.path(), ": missing optimizer tensor '", name,
+               "' (was the checkpoint written for another model or adapter?)");
+    return opt.view(name);
+  };
+  optimizer.load_state_tensors(get, state.at("optimizer_step").get<int64_t>());
+  if (opt.contains("rng.cpu")) {
+    at::Generator gen = at::detail::getDefaultCPUGenerator();  // a handle sharing the default generator
+    gen.set_state(opt.view("rng.cpu").clone());
+  }
+  CheckpointRead r;
+  r.step = state.at("step").get<int64_t>();
+  r.algorithm_state = state.at("algorithm");
+  return r;
+}
+
+}  // namespace distillery

@@ -1,0 +1,40 @@
+// Checkpoints: run_dir/checkpoints/step-N/ holds a Hugging Face model dir (loadable as is) plus
+// trainer_state/ (optimizer moments, RNG, data position, step). Written under a temp name and
+// renamed, so a killed run never leaves a half checkpoint that resume would pick.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "trainer/optim.h"
+#include "trainer/transformer.h"
+
+namespace distillery {
+
+struct CheckpointWrite {
+  std::string run_dir;
+  int64_t step = 0;
+  nlohmann::json algorithm_state;
+  std::string source_model_dir;  // tokenizer/generation files carried from here
+  torch::Dtype dtype = torch::kFloat32;
+  int64_t max_shard_bytes = int64_t{5} << 30;
+  int64_t keep_last = 2;
+};
+
+// Returns the checkpoint's directory.
+std::string save_checkpoint(const CheckpointWrite& w, CausalLM& model, const AdamW& optimizer);
+
+// The newest complete checkpoints/step-N under run_dir.
+std::optional<std::string> latest_checkpoint(const std::string& run_dir);
+
+struct CheckpointRead {
+  int64_t step = 0;
+  nlohmann::json algorithm_state;
+};
+
+// Loads weights, optimizer state and RNG from `dir`; shapes are checked tensor by tensor.
+CheckpointRead load_checkpoint(const std::string& dir, CausalLM& model, AdamW& optimizer);
+
+}  // namespace distillery

@@ -1,0 +1,173 @@
+#include "trainer/cli.h"
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+
+#include "data/synthetic.h"
+#include "parallel/communicator.h"
+#include "trainer/error.h"
+#include "trainer/fs_util.h"
+#include "trainer/hf_model.h"
+#include "trainer/loop.h"
+#include "trainer/recipe.h"
+
+namespace distillery {
+namespace fs = std::filesystem;
+
+namespace {
+
+const char* kUsage =
+    "usage: distillery <command> [args]\n"
+    "  train RECIPE.yaml [a.b=value ...]        run a recipe\n"
+    "  train --dump-config RECIPE.yaml [...]    print the fully resolved recipe\n"
+    "  recipe-keys                              every recipe key with its default and meaning\n"
+    "  init-model --config config.json --out DIR [--seed N] [--dtype fp32|bf16] [--tokenizer DIR]\n"
+    "                                           write a random-init Hugging Face model dir\n"
+    "  make-data TASK --out FILE [--n N] [--digits D] [--seed S] [--format text|messages|tokenized]\n"
+    "                                           synthetic verifiable tasks (arithmetic, countdown)\n";
+
+// --flag value pairs and positionals, with every flag checked against the command's list.
+struct Args {
+  std::map<std::string, std::string> flags;
+  std::vector<std::string> positional;
+  std::string get(const std::string& k, const std::string& fallback = "") const {
+    auto it = flags.find(k);
+    return it == flags.end() ? fallback : it->second;
+  }
+  std::string need(const std::string& cmd, const std::string& k) const {
+    auto it = flags.find(k);
+    DIST_CHECK(it != flags.end() && !it->second.empty(), "distillery ", cmd, ": missing ", k);
+    return it->second;
+  }
+  int64_t integer(const std::string& k, int64_t fallback) const {
+    auto it = flags.find(k);
+    if (it == flags.end()) return fallback;
+    try {
+      size_t used = 0;
+      int64_t v = std::stoll(it->second, &used);
+      if (used == it->second.size()) return v;
+    } catch (const std::exception&) {
+    }
+    DIST_FAIL(k, ": expected an integer, got '", it->second, "'");
+  }
+};
+
+Args parse_args(const std::string& cmd, const std::vector<std::string>& argv, const std::vector<std::string>& valued,
+                const std::vector<std::string>& switches = {}) {
+  Args a;
+  for (size_t i = 0; i < argv.size(); ++i) {
+    const std::string& s = argv[i];
+    if (s.rfind("--", 0) == 0) {
+      if (std::find(switches.begin(), switches.end(), s) != switches.end()) {
+        a.flags[s] = "1";
+      } else if (std::find(valued.begin(), valued.end(), s) != valued.end()) {
+        DIST_CHECK(i + 1 < argv.size(), "distillery ", cmd, ": ", s, " needs a value");
+        a.flags[s] = argv[++i];
+      } else {
+        DIST_FAIL("distillery ", cmd, ": unknown option '", s, "'");
+      }
+    } else {
+      a.positional.push_back(s);
+    }
+  }
+  return a;
+}
+
+}  // namespace
+
+int cmd_train(const std::vector<std::string>& argv) {
+  Args a = parse_args("train", argv, {}, {"--dump-config"});
+  DIST_CHECK(!a.positional.empty(), "distillery train: missing RECIPE.yaml");
+  const std::string recipe = a.positional[0];
+  std::vector<std::string> overrides(a.positional.begin() + 1, a.positional.end());
+  RecipeConfig cfg = load_recipe(recipe, overrides);
+  if (a.flags.count("--dump-config")) {
+    std::cout << dump_recipe(cfg);
+    return 0;
+  }
+  Trainer trainer(cfg, std::make_shared<parallel::LocalCommunicator>());
+  auto r = trainer.run();
+  return r.steps_done >= 0 ? 0 : 1;
+}
+
+int cmd_init_model(const std::vector<std::string>& argv) {
+  Args a = parse_args("init-model", argv, {"--config", "--out", "--seed", "--dtype", "--tokenizer"});
+  const std::string config_path = a.need("init-model", "--config");
+  const std::string out = a.need("init-model", "--out");
+  const torch::Dtype dtype = parse_dtype(a.get("--dtype", "fp32"));
+  auto cfg = TransformerConfig::from_json(read_json_file(config_path), config_path);
+  CausalLM model(cfg);
+  model->init_weights(static_cast<uint64_t>(a.integer("--seed", 0)));
+  // Side files (tokenizer, generation config) are carried from --tokenizer, else from next to config.json.
+  const std::string side = a.get("--tokenizer", fs::path(config_path).parent_path().string());
+  if (a.flags.count("--tokenizer"))
+    DIST_CHECK(fs::exists(fs::path(side) / "tokenizer.json"), side, "/tokenizer.json: not found");
+  save_hf_model(model, out, side, dtype, int64_t{5} << 30);
+  int64_t n = 0;
+  for (auto& p : model->parameters()) n += p.numel();
+  std::cerr << "[distillery] wrote " << out << " (" << cfg.model_type << ", " << n << " parameters)\n";
+  return 0;
+}
+
+int cmd_make_data(const std::vector<std::string>& argv) {
+  Args a = parse_args("make-data", argv, {"--out", "--n", "--digits", "--seed", "--format"});
+  DIST_CHECK(a.positional.size() == 1, "distillery make-data: expected one TASK (arithmetic, countdown)");
+  const std::string task = a.positional[0], out = a.need("make-data", "--out");
+  const std::string format = a.get("--format", "text");
+  DIST_CHECK(format == "text" || format == "messages" || format == "tokenized",
+             "--format: expected text, messages or tokenized, got '", format, "'");
+  auto records = make_task(task, a.integer("--n", 1000), a.integer("--digits", 2), a.integer("--seed", 0));
+  std::string text;
+  for (const auto& r : records) {
+    nlohmann::json j;
+    if (format == "text") {
+      j = {{"prompt", r.prompt}, {"completion", r.completion}, {"answer", r.answer}};
+    } else if (format == "messages") {
+      j = {{"messages", {{{"role", "user"}, {"content", r.prompt.substr(0, r.prompt.find_last_not_of(" ") + 1)}}, {{"role", "assistant"}, {"content", r.completion}}}},
+           {"answer", r.answer}};
+    } else {
+      // Byte-level ids (vocab 256): the prompt is context only, the completion and a '\n' end are trained.
+      std::vector<int> ids, labels;
+      for (unsigned char c : r.prompt) ids.push_back(c), labels.push_back(-100);
+      for (unsigned char c : r.completion + "\n") ids.push_back(c), labels.push_back(c);
+      j = {{"input_ids", ids}, {"labels", labels}};
+    }
+    text += j.dump() + "\n";
+  }
+  if (!fs::path(out).parent_path().empty()) fs::create_directories(fs::path(out).parent_path());
+  write_text_file(out, text);
+  std::cerr << "[distillery] wrote " << records.size() << " " << task << " records to " << out << "\n";
+  return 0;
+}
+
+int cli_main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "-h" || args[0] == "--help") {
+    std::cout << kUsage;
+    return args.empty() ? 2 : 0;
+  }
+  const std::string cmd = args[0];
+  std::vector<std::string> rest(args.begin() + 1, args.end());
+  try {
+    if (cmd == "train") return cmd_train(rest);
+    if (cmd == "init-model") return cmd_init_model(rest);
+    if (cmd == "make-data") return cmd_make_data(rest);
+    if (cmd == "recipe-keys") {
+      std::cout << recipe_reference();
+      return 0;
+    }
+    std::cerr << "error: unknown command '" << cmd << "' (see distillery --help)\n";
+    return 2;
+  } catch (const UserError& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::string what = e.what();
+    std::cerr << "internal error: " << what.substr(0, what.find('\n')) << "\n";
+    return 1;
+  }
+}
+
+}  // namespace distillery

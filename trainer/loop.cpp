@@ -1,0 +1,156 @@
+#include "trainer/loop.h"
+
+#include <chrono>
+#include <filesystem>
+#include <iostream>
+
+#include "algorithms/sft/sft.h"
+#include "trainer/checkpoint.h"
+#include "trainer/error.h"
+#include "trainer/fs_util.h"
+#include "trainer/hf_model.h"
+#include "trainer/metrics.h"
+#include "trainer/optim.h"
+#include "trainer/signals.h"
+
+namespace distillery {
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+Trainer::Trainer(RecipeConfig cfg, std::shared_ptr<parallel::Communicator> world)
+    : cfg_(std::move(cfg)), world_(std::move(world)) {}
+
+std::unique_ptr<Algorithm> Trainer::make_algorithm(int64_t vocab_size) {
+  DIST_ASSERT(cfg_.algorithm == "sft", cfg_.algorithm);
+  return std::make_unique<Sft>(cfg_, vocab_size, world_->rank(), world_->size());
+}
+
+TrainResult Trainer::run() {
+  const bool lead = world_->rank() == 0;
+  const auto& tc = cfg_.trainer;
+  const std::string& run_dir = tc.output_dir;
+  if (lead) {
+    fs::create_directories(run_dir);
+    write_text_file((fs::path(run_dir) / "config.yaml").string(), dump_recipe(cfg_));
+  }
+  torch::manual_seed(static_cast<uint64_t>(tc.seed));
+  const torch::Dtype dtype = parse_dtype(cfg_.model.dtype);
+
+  CausalLM model = load_hf_model(cfg_.model.path, dtype);
+  auto algorithm = make_algorithm(model->config().vocab_size);
+  std::vector<std::pair<std::string, torch::Tensor>> named;
+  for (auto& np : model->named_parameters()) named.emplace_back(np.key(), np.value());
+  AdamW optimizer(named, cfg_.optim);
+  std::vector<torch::Tensor> trainable;
+  for (auto& s : optimizer.slots()) trainable.push_back(s.param);
+
+  int64_t start_step = 0;
+  std::optional<std::string> resume_from;
+  if (tc.resume == "auto") resume_from = latest_checkpoint(run_dir);
+  else if (tc.resume != "none") resume_from = tc.resume;
+  if (resume_from) {
+    auto r = load_checkpoint(*resume_from, model, optimizer);
+    algorithm->load_state(r.algorithm_state);
+    start_step = r.step;
+    if (lead) std::cerr << "[distillery] resumed from " << *resume_from << " at step " << start_step << "\n";
+  }
+  if (lead) std::cerr << "[distillery] " << algorithm->describe() << "\n";
+
+  MetricsLog metrics(run_dir, start_step, lead);
+  CheckpointWrite ckpt;
+  ckpt.run_dir = run_dir;
+  ckpt.source_model_dir = cfg_.model.path;
+  ckpt.dtype = dtype;
+  ckpt.max_shard_bytes = tc.max_shard_size_mb * (int64_t{1} << 20);
+  ckpt.keep_last = tc.keep_last;
+  auto save = [&](int64_t step) {
+    ckpt.step = step;
+    ckpt.algorithm_state = algorithm->state();
+    if (lead) {
+      const std::string dir = save_checkpoint(ckpt, model, optimizer);
+      std::cerr << "[distillery] saved " << dir << "\n";
+    }
+    world_->barrier();
+  };
+  auto evaluate = [&]() -> std::optional<double> {
+    model->eval();
+    auto sums = algorithm->evaluate(model);
+    model->train();
+    if (!sums) return std::nullopt;
+    auto t = torch::tensor({sums->loss_sum, static_cast<double>(sums->targets)}, torch::kFloat64);
+    world_->allreduce(t);
+    return t[0].item<double>() / std::max(1.0, t[1].item<double>());
+  };
+
+  install_stop_handlers();
+  model->train();
+  TrainResult result;
+  const auto t0 = Clock::now();
+  double window_s = 0;
+  int64_t window_tokens = 0;
+  for (int64_t step = start_step; step < tc.max_steps; ++step) {
+    const auto ts = Clock::now();
+    StepData data = algorithm->next_step();
+    optimizer.zero_grad();
+    std::map<std::string, double> extra;
+    double loss_sum = 0;
+    for (const auto& mb : data.micro) {
+      auto loss = algorithm->loss(model, mb, data.global_targets, extra);
+      loss.backward();
+      loss_sum += loss.item<double>();
+    }
+    // Losses are normalized by the global target count, so gradients and losses are summed over ranks.
+    for (auto& p : trainable)
+      if (p.grad().defined()) world_->allreduce(p.mutable_grad());
+    auto reduced = torch::tensor({loss_sum}, torch::kFloat64);
+    world_->allreduce(reduced);
+    const double grad_norm = clip_grad_norm(trainable, cfg_.optim.max_grad_norm);
+    const double lr = lr_at(cfg_.optim, step, tc.max_steps);
+    optimizer.step(lr);
+
+    const double step_s = std::chrono::duration<double>(Clock::now() - ts).count();
+    const double elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
+    window_s += step_s;
+    window_tokens += data.global_tokens;
+    const double tps = data.global_tokens / std::max(step_s, 1e-9);
+    const int64_t done = step + 1;
+    result.steps_done = done;
+    result.last_loss = reduced.item<double>();
+    nlohmann::json rec = {{"step", done},     {"loss", result.last_loss}, {"lr", lr},
+                          {"grad_norm", grad_norm}, {"tokens", data.global_tokens}, {"target_tokens", data.global_targets},
+                          {"tokens_per_s", tps}, {"elapsed_s", elapsed}};
+    for (const auto& kv : extra) rec[kv.first] = kv.second;
+    const bool eval_now = (tc.eval_every > 0 && done % tc.eval_every == 0) || done == tc.max_steps;
+    if (eval_now)
+      if (auto e = evaluate()) rec["eval_loss"] = *e;
+    metrics.write(rec);
+    if (lead && (done % tc.log_every == 0 || done == tc.max_steps)) {
+      const double eta = (tc.max_steps - done) * (window_s / std::max<int64_t>(1, done - start_step));
+      std::cerr << progress_line(done, tc.max_steps, result.last_loss, lr, grad_norm,
+                                 window_tokens / std::max(window_s, 1e-9), eta);
+      if (rec.contains("eval_loss")) std::cerr << " | eval_loss " << rec["eval_loss"].get<double>();
+      std::cerr << "\n";
+    }
+
+    // Every rank must agree on stopping, or one would wait forever in the next collective.
+    auto stop = torch::tensor({stop_requested() ? 1.0 : 0.0}, torch::kFloat64);
+    world_->allreduce(stop, parallel::ReduceOp::kMax);
+    if (stop.item<double>() > 0 && done < tc.max_steps) {
+      if (lead) std::cerr << "[distillery] stop requested: checkpointing at step " << done << "\n";
+      save(done);
+      result.stopped_by_signal = true;
+      return result;
+    }
+    if (tc.save_every > 0 && done % tc.save_every == 0 && done < tc.max_steps) save(done);
+  }
+
+  if (lead) {
+    const std::string final_dir = (fs::path(run_dir) / "final").string();
+    save_hf_model(model, final_dir, cfg_.model.path, dtype, ckpt.max_shard_bytes);
+    std::cerr << "[distillery] wrote " << final_dir << "\n";
+  }
+  world_->barrier();
+  return result;
+}
+
+}  // namespace distillery

@@ -1,0 +1,225 @@
+#include "trainer/safetensors.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "trainer/error.h"
+#include "trainer/fs_util.h"
+
+namespace distillery {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+torch::Dtype dtype_from_safetensors(const std::string& s, const std::string& where) {
+  if (s == "F32") return torch::kFloat32;
+  if (s == "BF16") return torch::kBFloat16;
+  if (s == "F16") return torch::kFloat16;
+  if (s == "F64") return torch::kFloat64;
+  if (s == "I64") return torch::kInt64;
+  if (s == "I32") return torch::kInt32;
+  if (s == "I16") return torch::kInt16;
+  if (s == "I8") return torch::kInt8;
+  if (s == "U8") return torch::kUInt8;
+  if (s == "BOOL") return torch::kBool;
+  DIST_FAIL(where, ": unsupported safetensors dtype '", s, "'");
+}
+
+}  // namespace
+
+std::string dtype_to_safetensors(torch::Dtype dtype) {
+  switch (dtype) {
+    case torch::kFloat32: return "F32";
+    case torch::kBFloat16: return "BF16";
+    case torch::kFloat16: return "F16";
+    case torch::kFloat64: return "F64";
+    case torch::kInt64: return "I64";
+    case torch::kInt32: return "I32";
+    case torch::kInt16: return "I16";
+    case torch::kInt8: return "I8";
+    case torch::kUInt8: return "U8";
+    case torch::kBool: return "BOOL";
+    default: DIST_ASSERT(false, "dtype without a safetensors name: ", dtype);
+  }
+  return "";
+}
+
+SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
+  int fd = ::open(path.c_str(), O_RDONLY);
+  DIST_CHECK(fd >= 0, path, ": cannot open (", std::strerror(errno), ")");
+  struct stat st {};
+  ::fstat(fd, &st);
+  map_size_ = static_cast<size_t>(st.st_size);
+  if (map_size_ < 8) {
+    ::close(fd);
+    DIST_FAIL(path, ": not a safetensors file (", map_size_, " bytes)");
+  }
+  map_ = ::mmap(nullptr, map_size_, PROT_READ, MAP_PRIVATE, fd, 0);
+  ::close(fd);
+  DIST_CHECK(map_ != MAP_FAILED, path, ": mmap failed (", std::strerror(errno), ")");
+  const auto* bytes = static_cast<const uint8_t*>(map_);
+  uint64_t header_len = 0;
+  for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | bytes[i];
+  DIST_CHECK(header_len <= map_size_ - 8, path, ": header length ", header_len, " exceeds file size ", map_size_);
+  data_ = bytes + 8 + header_len;
+  const size_t data_size = map_size_ - 8 - header_len;
+  json header;
+  try {
+    header = json::parse(reinterpret_cast<const char*>(bytes + 8), reinterpret_cast<const char*>(bytes + 8 + header_len));
+  } catch (const json::exception& e) {
+    DIST_FAIL(path, ": malformed safetensors header (", e.what(), ")");
+  }
+  DIST_CHECK(header.is_object(), path, ": safetensors header is not a JSON object");
+  for (auto it = header.begin(); it != header.end(); ++it) {
+    if (it.key() == "__metadata__") {
+      for (auto m = it->begin(); m != it->end(); ++m)
+        if (m->is_string()) metadata_[m.key()] = m->get<std::string>();
+      continue;
+    }
+    const std::string where = path + ": tensor '" + it.key() + "'";
+    try {
+      SafetensorsEntry e;
+      e.dtype = dtype_from_safetensors(it->at("dtype").get<std::string>(), where);
+      e.shape = it->at("shape").get<std::vector<int64_t>>();
+      auto off = it->at("data_offsets").get<std::vector<size_t>>();
+      DIST_CHECK(off.size() == 2 && off[0] <= off[1] && off[1] <= data_size, where, ": data_offsets out of bounds");
+      e.begin = off[0];
+      e.end = off[1];
+      int64_t numel = 1;
+      for (auto d : e.shape) numel *= d;
+      DIST_CHECK(static_cast<size_t>(numel) * torch::elementSize(e.dtype) == e.end - e.begin, where,
+                 ": byte size does not match shape and dtype");
+      entries_[it.key()] = e;
+    } catch (const json::exception& ex) {
+      DIST_FAIL(where, ": malformed header entry (", ex.what(), ")");
+    }
+  }
+}
+
+SafetensorsFile::~SafetensorsFile() {
+  if (map_ && map_ != MAP_FAILED) ::munmap(map_, map_size_);
+}
+
+torch::Tensor SafetensorsFile::view(const std::string& name) const {
+  auto it = entries_.find(name);
+  DIST_CHECK(it != entries_.end(), path_, ": no tensor '", name, "'");
+  const auto& e = it->second;
+  // from_blob wants a non-const pointer; the mapping is read-only and we never write through it.
+  return torch::from_blob(const_cast<uint8_t*>(data_ + e.begin), e.shape, torch::TensorOptions().dtype(e.dtype));
+}
+
+torch::Tensor SafetensorsFile::load(const std::string& name, torch::Dtype dtype) const {
+  return view(name).to(dtype, /*non_blocking=*/false, /*copy=*/true);
+}
+
+void save_safetensors(const std::string& path, const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
+                      const std::map<std::string, std::string>& metadata) {
+  std::vector<std::pair<std::string, torch::Tensor>> sorted = tensors;
+  std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  json header = json::object();
+  if (!metadata.empty()) header["__metadata__"] = metadata;
+  size_t offset = 0;
+  for (auto& [name, t] : sorted) {
+    t = t.detach().to(torch::kCPU).contiguous();
+    const size_t bytes = t.numel() * t.element_size();
+    header[name] = {{"dtype", dtype_to_safetensors(t.scalar_type())},
+                    {"shape", t.sizes().vec()},
+                    {"data_offsets", {offset, offset + bytes}}};
+    offset += bytes;
+  }
+  std::string h = header.dump();
+  while ((h.size() + 8) % 8) h.push_back(' ');  // data section 8-byte aligned
+  AtomicFile out(path);
+  uint8_t len[8];
+  uint64_t n = h.size();
+  for (int i = 0; i < 8; ++i) len[i] = static_cast<uint8_t>(n >> (8 * i));
+  out.write(len, 8);
+  out.write(h.data(), h.size());
+  for (const auto& [name, t] : sorted) out.write(t.data_ptr(), t.numel() * t.element_size());
+  out.commit();
+}
+
+SafetensorsSet SafetensorsSet::open_dir(const std::string& dir, const std::string& stem) {
+  SafetensorsSet set;
+  const fs::path single = fs::path(dir) / (stem + ".safetensors");
+  const fs::path index = fs::path(dir) / (stem + ".safetensors.index.json");
+  if (fs::exists(single)) {
+    set.files_.push_back(std::make_shared<SafetensorsFile>(single.string()));
+    set.describe_ = single.string();
+  } else if (fs::exists(index)) {
+    json j = read_json_file(index.string());
+    DIST_CHECK(j.contains("weight_map") && j["weight_map"].is_object(), index.string(), ": missing 'weight_map'");
+    std::map<std::string, size_t> file_ids;
+    for (auto it = j["weight_map"].begin(); it != j["weight_map"].end(); ++it) {
+      const std::string shard = it->get<std::string>();
+      if (!file_ids.count(shard)) {
+        file_ids[shard] = set.files_.size();
+        set.files_.push_back(std::make_shared<SafetensorsFile>((fs::path(dir) / shard).string()));
+      }
+      DIST_CHECK(set.files_[file_ids[shard]]->contains(it.key()), index.string(), ": weight_map names '", it.key(),
+                 "' in ", shard, ", which does not hold it");
+    }
+    set.describe_ = index.string();
+  } else {
+    DIST_FAIL(dir, ": no ", stem, ".safetensors or ", stem, ".safetensors.index.json");
+  }
+  for (size_t i = 0; i < set.files_.size(); ++i)
+    for (const auto& kv : set.files_[i]->entries()) set.where_[kv.first] = i;
+  return set;
+}
+
+const SafetensorsEntry& SafetensorsSet::entry(const std::string& name) const {
+  auto it = where_.find(name);
+  DIST_CHECK(it != where_.end(), describe_, ": missing tensor '", name, "'");
+  return files_[it->second]->entries().at(name);
+}
+
+torch::Tensor SafetensorsSet::load(const std::string& name, torch::Dtype dtype) const {
+  auto it = where_.find(name);
+  DIST_CHECK(it != where_.end(), describe_, ": missing tensor '", name, "'");
+  return files_[it->second]->load(name, dtype);
+}
+
+std::vector<std::string> SafetensorsSet::names() const {
+  std::vector<std::string> out;
+  for (const auto& kv : where_) out.push_back(kv.first);
+  return out;
+}
+
+void save_safetensors_dir(const std::string& dir, const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
+                          int64_t max_shard_bytes, const std::string& stem) {
+  std::vector<std::vector<std::pair<std::string, torch::Tensor>>> shards(1);
+  int64_t in_shard = 0, total = 0;
+  for (const auto& nt : tensors) {
+    const int64_t bytes = nt.second.numel() * nt.second.element_size();
+    if (in_shard > 0 && in_shard + bytes > max_shard_bytes) shards.emplace_back(), in_shard = 0;
+    shards.back().push_back(nt);
+    in_shard += bytes;
+    total += bytes;
+  }
+  if (shards.size() == 1) {
+    save_safetensors((fs::path(dir) / (stem + ".safetensors")).string(), tensors);
+    return;
+  }
+  json weight_map = json::object();
+  char name[128];
+  for (size_t i = 0; i < shards.size(); ++i) {
+    std::snprintf(name, sizeof(name), "%s-%05zu-of-%05zu.safetensors", stem.c_str(), i + 1, shards.size());
+    save_safetensors((fs::path(dir) / name).string(), shards[i]);
+    for (const auto& nt : shards[i]) weight_map[nt.first] = name;
+  }
+  json index = {{"metadata", {{"total_size", total}}}, {"weight_map", weight_map}};
+  write_json_file((fs::path(dir) / (stem + ".safetensors.index.json")).string(), index);
+}
+
+}  // namespace distillery
