@@ -21,7 +21,7 @@
 # Examples:
 #   launch/mpirun.sh recipes/sft/qwen3_0.6b.yaml                       # all GPUs of this node
 #   launch/mpirun.sh --hostfile hosts --gpus-per-node 8 recipe.yaml parallel.tp=8
-#   launch/mpirun.sh --np 4 --gpus-per-node 4 --bind core recipes/quickstart/sft.yaml trainer.device=cpu
+#   launch/mpirun.sh --np 4 --gpus-per-node 4 --bind core recipes/quickstart/sft.yaml   # 4 CPU ranks
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
