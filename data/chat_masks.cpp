@@ -101,13 +101,15 @@ void tokenize_with_spans(const text::Tokenizer& tok, const std::string& text,
   labels->assign(ids->size(), static_cast<int32_t>(kIgnoreIndex));
   size_t offset = 0, span = 0;
   for (size_t t = 0; t < ids->size(); ++t) {
-    const size_t begin = offset;
-    offset += tok.token_bytes((*ids)[t]).size();
+    // Added tokens with lstrip/rstrip also swallow whitespace next to them: look the bytes up.
+    const std::string bytes = tok.token_bytes((*ids)[t]);
+    const size_t begin = text.compare(offset, bytes.size(), bytes) == 0 ? offset : text.find(bytes, offset);
+    DIST_ASSERT(begin != std::string::npos, "token ", (*ids)[t], " not found in the text it was encoded from");
+    offset = begin + bytes.size();
     while (span < spans.size() && spans[span].second <= begin) ++span;
     const bool inside = span < spans.size() && begin >= spans[span].first && begin < spans[span].second;
     if (train_all || inside) (*labels)[t] = (*ids)[t];
   }
-  DIST_ASSERT(offset == text.size(), "token bytes cover ", offset, " of ", text.size(), " bytes");
 }
 
 }  // namespace distillery

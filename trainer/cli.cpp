@@ -6,6 +6,7 @@
 #include <map>
 
 #include "data/synthetic.h"
+#include "data/text/tokenize_command.h"
 #include "parallel/communicator.h"
 #include "trainer/error.h"
 #include "trainer/fs_util.h"
@@ -25,6 +26,8 @@ const char* kUsage =
     "  recipe-keys                              every recipe key with its default and meaning\n"
     "  init-model --config config.json --out DIR [--seed N] [--dtype fp32|bf16] [--tokenizer DIR]\n"
     "                                           write a random-init Hugging Face model dir\n"
+    "  tokenize --tokenizer DIR [--add-special-tokens | --chat] < in.jsonl > out.jsonl\n"
+    "                                           {\"text\"} -> {\"ids\"}; --chat: {\"messages\"} -> {\"text\", \"ids\"}\n"
     "  make-data TASK --out FILE [--n N] [--digits D] [--seed S] [--format text|messages|tokenized]\n"
     "                                           synthetic verifiable tasks (arithmetic, countdown)\n";
 
@@ -154,6 +157,7 @@ int cli_main(int argc, char** argv) {
     if (cmd == "train") return cmd_train(rest);
     if (cmd == "init-model") return cmd_init_model(rest);
     if (cmd == "make-data") return cmd_make_data(rest);
+    if (cmd == "tokenize") return text::run_tokenize_command(rest, std::cin, std::cout);
     if (cmd == "recipe-keys") {
       std::cout << recipe_reference();
       return 0;

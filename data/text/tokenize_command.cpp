@@ -6,6 +6,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <memory>
+
+#include "data/text/chat_template.h"
 #include "data/text/tokenizer.h"
 #include "trainer/error.h"
 
@@ -16,6 +19,7 @@ namespace tokenize_command_detail {
 struct Options {
   std::string tokenizer_dir;
   bool add_special_tokens = false;
+  bool chat = false;
 };
 
 Options parse_options(const std::vector<std::string>& args) {
@@ -29,6 +33,8 @@ Options parse_options(const std::vector<std::string>& args) {
       options.tokenizer_dir = a.substr(12);
     } else if (a == "--add-special-tokens") {
       options.add_special_tokens = true;
+    } else if (a == "--chat") {
+      options.chat = true;
     } else {
       DIST_FAIL("tokenize: unknown argument '", a, "' (usage: ", tokenize_command_usage(), ")");
     }
@@ -37,9 +43,8 @@ Options parse_options(const std::vector<std::string>& args) {
   return options;
 }
 
-// The text of one input line, or a UserError naming the line.
-std::string text_of_line(const std::string& line, size_t number) {
-  nlohmann::json row;
+nlohmann::ordered_json parse_line(const std::string& line, size_t number) {
+  nlohmann::ordered_json row;
   try {
     row = nlohmann::json::parse(line);
   } catch (const nlohmann::json::parse_error& e) {
@@ -53,6 +58,12 @@ std::string text_of_line(const std::string& line, size_t number) {
     }
     DIST_FAIL("<stdin>:", number, ": invalid JSON: ", what);
   }
+  return row;
+}
+
+// The text of one input line, or a UserError naming the line.
+std::string text_of_line(const std::string& line, size_t number) {
+  const nlohmann::ordered_json row = parse_line(line, number);
   DIST_CHECK(row.is_object(), "<stdin>:", number, ": expected an object {\"text\": ...}");
   const auto it = row.find("text");
   DIST_CHECK(it != row.end(), "<stdin>:", number, ": missing \"text\"");
@@ -71,25 +82,61 @@ void append_ids_line(const std::vector<int32_t>& ids, std::string& out) {
   out += "]}\n";
 }
 
+// --chat: {"messages": [...], "add_generation_prompt": bool, "enable_thinking"?: bool} rendered with
+// the tokenizer's chat template, as transformers' apply_chat_template(tokenize=True) does.
+void append_chat_line(const Tokenizer& tok, const ChatTemplate& tmpl, const std::string& line, size_t number,
+                      std::string& out) {
+  const nlohmann::ordered_json row = parse_line(line, number);
+  DIST_CHECK(row.is_object() && row.contains("messages") && row["messages"].is_array(), "<stdin>:", number,
+             ": expected an object {\"messages\": [...]}");
+  nlohmann::ordered_json ctx;
+  ctx["messages"] = row["messages"];
+  ctx["bos_token"] = tok.bos_token();
+  ctx["eos_token"] = tok.eos_token();
+  ctx["pad_token"] = tok.pad_token();
+  ctx["add_generation_prompt"] = false;
+  if (row.contains("add_generation_prompt")) {
+    DIST_CHECK(row["add_generation_prompt"].is_boolean(), "<stdin>:", number, ": add_generation_prompt must be a bool");
+    ctx["add_generation_prompt"] = row["add_generation_prompt"];
+  }
+  if (row.contains("enable_thinking")) ctx["enable_thinking"] = row["enable_thinking"];
+  std::string text;
+  try {
+    text = tmpl.render(ctx);
+  } catch (const UserError& e) {
+    DIST_FAIL("<stdin>:", number, ": ", e.what());
+  }
+  nlohmann::ordered_json result;
+  result["text"] = text;
+  result["ids"] = tok.encode(text, /*add_special_tokens=*/false);
+  out += result.dump() + "\n";
+}
+
 }  // namespace tokenize_command_detail
 
 const char* tokenize_command_usage() {
-  return "distillery tokenize --tokenizer DIR [--add-special-tokens] < in.jsonl > out.jsonl";
+  return "distillery tokenize --tokenizer DIR [--add-special-tokens | --chat] < in.jsonl > out.jsonl";
 }
 
 int run_tokenize_command(const std::vector<std::string>& args, std::istream& in, std::ostream& out) {
   namespace d = tokenize_command_detail;
   const d::Options options = d::parse_options(args);
   const Tokenizer tokenizer = Tokenizer::load(options.tokenizer_dir);
+  std::unique_ptr<ChatTemplate> tmpl;
+  if (options.chat) tmpl = std::make_unique<ChatTemplate>(load_chat_template(options.tokenizer_dir));
   std::string line, buffer;
   std::vector<int32_t> ids;
   size_t number = 0;
   while (std::getline(in, line)) {
     ++number;
-    const std::string text = d::text_of_line(line, number);
-    ids.clear();
-    tokenizer.encode_into(text, ids, options.add_special_tokens);
-    d::append_ids_line(ids, buffer);
+    if (tmpl) {
+      d::append_chat_line(tokenizer, *tmpl, line, number, buffer);
+    } else {
+      const std::string text = d::text_of_line(line, number);
+      ids.clear();
+      tokenizer.encode_into(text, ids, options.add_special_tokens);
+      d::append_ids_line(ids, buffer);
+    }
     if (buffer.size() > (1 << 16)) {
       out << buffer;
       buffer.clear();

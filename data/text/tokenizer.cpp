@@ -1,5 +1,7 @@
 #include "data/text/tokenizer.h"
 
+#include "data/text/byte_level.h"
+
 #include "data/text/tokenizer_impl.h"
 #include "data/text/utf8.h"
 #include "data/text/word_cache.h"
@@ -125,6 +127,15 @@ std::string Tokenizer::id_to_token(int32_t id) const {
   if (const AddedToken* a = impl_->added.find(id)) return a->content;
   if (const std::string* t = impl_->model->id_to_token(id)) return *t;
   DIST_FAIL(impl_->directory, ": token id ", id, " is not in the vocabulary (vocab_size ", vocab_size(), ")");
+}
+
+std::string Tokenizer::token_bytes(int32_t id) const {
+  if (const AddedToken* a = impl_->added.find(id)) return a->content;
+  const std::string* t = impl_->model->id_to_token(id);
+  DIST_CHECK(t != nullptr, impl_->directory, ": token id ", id, " is not in the vocabulary");
+  std::string bytes;
+  if (byte_level::unmap_chars(*t, bytes)) return bytes;
+  return *t;
 }
 
 bool Tokenizer::is_special(int32_t id) const {

@@ -45,6 +45,10 @@ class Tokenizer {
   std::optional<int32_t> token_to_id(std::string_view token) const;
   // The token string of `id`; UserError when no token has that id.
   std::string id_to_token(int32_t id) const;
+  // The bytes of the input text that token `id` stands for (added tokens: their content; BPE
+  // tokens: the byte-level characters mapped back to bytes). Concatenated over encode(x), they
+  // give x back exactly, so they locate every token in the text (used for loss masks).
+  std::string token_bytes(int32_t id) const;
   // Whether `id` is an added token marked special (skipped by decode(..., true)).
   bool is_special(int32_t id) const;
 
