@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "data/data_config.h"
+#include "parallel/parallel_config.h"
 #include "trainer/model_section.h"
 #include "trainer/optim_config.h"
 #include "trainer/trainer_config.h"
@@ -17,6 +18,7 @@ struct RecipeConfig {
   DataConfig data;
   OptimConfig optim;
   TrainerConfig trainer;
+  ParallelConfig parallel;
 
   template <class V>
   void visit(V& v) {
@@ -26,6 +28,7 @@ struct RecipeConfig {
     v.section("data", data, "training and evaluation data");
     v.section("optim", optim, "optimizer and learning-rate schedule");
     v.section("trainer", trainer, "the training loop");
+    v.section("parallel", parallel, "data parallelism over the ranks of mpirun / srun");
   }
 };
 
