@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "algorithms/lora/lora_config.h"
 #include "data/data_config.h"
 #include "trainer/model_section.h"
 #include "trainer/optim_config.h"
@@ -17,6 +18,7 @@ struct RecipeConfig {
   DataConfig data;
   OptimConfig optim;
   TrainerConfig trainer;
+  LoraConfig lora;
 
   template <class V>
   void visit(V& v) {
@@ -26,6 +28,7 @@ struct RecipeConfig {
     v.section("data", data, "training and evaluation data");
     v.section("optim", optim, "optimizer and learning-rate schedule");
     v.section("trainer", trainer, "the training loop");
+    v.section("lora", lora, "LoRA / DoRA adapters (PEFT's keys); off while r is 0 and no adapter is given");
   }
 };
 
