@@ -168,7 +168,7 @@ int cli_main(int argc, char** argv) {
       std::cout << recipe_reference();
       return 0;
     }
-    std::cerr << "error: unknown command '" << cmd << "'\n" << kUsage;
+    std::cerr << "error: unknown command '" << cmd << "' (see distillery --help)\n";
     return 2;
   } catch (const UserError& e) {
     std::cerr << "error: " << e.what() << "\n";

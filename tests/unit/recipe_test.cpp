@@ -107,3 +107,34 @@ TEST(Recipe, CrossFieldCheckNamesBothKeys) {
   EXPECT_EQ(error_of(kValid, {"optim.warmup_steps=20"}),
             "recipe.yaml: optim.warmup_steps=20 exceeds trainer.max_steps=10");
 }
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+TEST(Recipes, EveryRecipeInTheRepositoryLoadsAndValidates) {
+  int n = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(DISTILLERY_SOURCE_DIR "/recipes")) {
+    if (e.path().extension() != ".yaml") continue;
+    EXPECT_NO_THROW(distillery::load_recipe(e.path().string())) << e.path();
+    std::ifstream in(e.path());
+    std::string first;
+    std::getline(in, first);
+    EXPECT_EQ(first.rfind("#", 0), 0u) << e.path() << " must start with a comment giving its command";
+    ++n;
+  }
+  EXPECT_GE(n, 1);
+}
+
+TEST(Recipes, ReferenceDocMatchesTheDeclaredKeys) {
+  std::ifstream in(DISTILLERY_SOURCE_DIR "/docs/recipes.md");
+  std::stringstream s;
+  s << in.rdbuf();
+  const std::string doc = s.str();
+  const std::string begin = "```text\n", end = "```\n";
+  const auto b = doc.find(begin);
+  ASSERT_NE(b, std::string::npos);
+  const auto e = doc.find(end, b + begin.size());
+  EXPECT_EQ(doc.substr(b + begin.size(), e - b - begin.size()), distillery::recipe_reference())
+      << "regenerate with: build/bin/distillery recipe-keys (see docs/recipes.md)";
+}

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Bad input ends with one clear line naming the file and key/line, and exit code 2.
+set -uo pipefail
+bin=$1 src=$2
+work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+cd "$work"
+fail=0
+expect() {  # expect "<substring of stderr>" cmd...
+  local want=$1; shift
+  out=$("$@" 2>&1 >/dev/null); rc=$?
+  if [ $rc -ne 2 ] || [[ "$out" != *"$want"* ]] || [ "$(printf '%s\n' "$out" | wc -l)" -ne 1 ]; then
+    echo "FAIL: $* -> rc=$rc: $out (wanted: $want)"; fail=1
+  else
+    echo "ok: $out"
+  fi
+}
+r=$src/recipes/quickstart/sft.yaml
+expect "unknown key 'optim.lr_shedule' (did you mean 'optim.lr_schedule'?)" "$bin" train $r optim.lr_shedule=cosine
+expect "override 'optim.lr=fast': optim.lr: expected a number, got 'fast'" "$bin" train $r optim.lr=fast
+expect "nope.yaml: cannot open recipe" "$bin" train nope.yaml
+printf 'model:\n  path: [x\n' > bad.yaml
+expect "bad.yaml:3:1: malformed YAML" "$bin" train bad.yaml
+expect "runs/quickstart/model/config.json: not found" "$bin" train $r
+"$bin" init-model --config "$src/recipes/quickstart/models/qwen2-tiny-bytes.json" --out runs/quickstart/model 2>/dev/null
+mkdir -p runs/quickstart/data
+printf '{"input_ids": [1, 2, 3]}\n{"input_ids": [1, 2\n' > runs/quickstart/data/train.jsonl
+expect "train.jsonl:2: malformed JSON" "$bin" train $r
+expect "unknown command 'trian'" "$bin" trian
+exit $fail
