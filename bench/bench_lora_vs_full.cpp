@@ -5,7 +5,10 @@
 //                      [--targets all-linear|q_proj,v_proj] [--dtype fp32|bf16]
 //
 // A step is what trainer/loop.cpp does: forward, fused lm_head + cross-entropy, backward, clip, AdamW.
-// Prints one JSON line: mode, parameters, trainable, peak_rss_mib (VmHWM), step_s (median), tokens_per_s.
+// Prints one JSON line: mode, parameters, trainable, peak_rss_mib (VmHWM), step_s (median wall time),
+// step_s_each, step_cpu_s (median process CPU time: steadier on a shared machine), tokens_per_s.
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <chrono>
 #include <fstream>
@@ -28,6 +31,13 @@ double peak_rss_mib() {
   for (std::string line; std::getline(in, line);)
     if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
   return -1;
+}
+
+// User + system CPU seconds of this process: steadier than wall time on a shared machine.
+double cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_utime.tv_sec + u.ru_stime.tv_sec + 1e-6 * (u.ru_utime.tv_usec + u.ru_stime.tv_usec);
 }
 
 std::vector<std::string> split(const std::string& s) {
@@ -74,10 +84,11 @@ int main(int argc, char** argv) {
     auto input = torch::randint(0, vocab, {B, T}, torch::kInt64);
     auto targets = torch::cat({input.narrow(1, 1, T - 1), torch::full({B, 1}, kIgnoreIndex, torch::kInt64)}, 1);
     model->train();
-    std::vector<double> times;
+    std::vector<double> times, cpu_times;
     double loss_v = 0;
     for (int64_t s = 0; s <= steps; ++s) {  // step 0 warms up allocators and is not timed
       const auto t0 = std::chrono::steady_clock::now();
+      const double c0 = cpu_seconds();
       opt.zero_grad();
       auto hidden = model->forward({input});
       auto [h, t] = select_targets(hidden, targets);
@@ -86,12 +97,20 @@ int main(int argc, char** argv) {
       clip_grad_norm(params, 1.0);
       opt.step(1e-4);
       loss_v = loss.item<double>();
-      if (s > 0) times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      if (s > 0) {
+        times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+        cpu_times.push_back(cpu_seconds() - c0);
+      }
     }
+    std::string all;
+    for (double t : times) all += (all.empty() ? "" : ", ") + std::to_string(t);
     std::sort(times.begin(), times.end());
     const double median = times[times.size() / 2];
+    std::sort(cpu_times.begin(), cpu_times.end());
+    const double cpu_median = cpu_times[cpu_times.size() / 2];
     std::cout << "{\"mode\": \"" << a["--mode"] << "\", \"parameters\": " << total << ", \"trainable\": " << trainable
-              << ", \"peak_rss_mib\": " << peak_rss_mib() << ", \"step_s\": " << median
+              << ", \"peak_rss_mib\": " << peak_rss_mib() << ", \"step_s\": " << median << ", \"step_s_each\": [" << all << "]"
+              << ", \"step_cpu_s\": " << cpu_median
               << ", \"tokens_per_s\": " << (B * T) / median << ", \"threads\": " << torch::get_num_threads()
               << ", \"last_loss\": " << loss_v << "}" << std::endl;
     return 0;
