@@ -9,7 +9,7 @@
 namespace distillery {
 
 std::vector<PackedRow> pack_rows(const ExampleStore& store, const std::vector<uint32_t>& order, int64_t max_seq_len,
-                                 const std::string& truncation, PackStats* stats) {
+                                 const std::string& truncation, bool packing, PackStats* stats) {
   std::vector<PackedRow> rows;
   PackedRow cur;
   int64_t used = 0;
@@ -23,7 +23,7 @@ std::vector<PackedRow> pack_rows(const ExampleStore& store, const std::vector<ui
       if (stats) ++stats->truncated;
       len = max_seq_len;
     }
-    if (used + len > max_seq_len) {
+    if (!cur.empty() && (!packing || used + len > max_seq_len)) {
       rows.push_back(std::move(cur));
       cur.clear();
       used = 0;
@@ -77,9 +77,14 @@ MicroBatch make_micro_batch(const ExampleStore& store, const std::vector<PackedR
   return mb;
 }
 
-RowStream::RowStream(const ExampleStore& store, int64_t max_seq_len, std::string truncation, bool shuffle,
-                     uint64_t seed)
-    : store_(store), max_seq_len_(max_seq_len), truncation_(std::move(truncation)), shuffle_(shuffle), seed_(seed) {
+RowStream::RowStream(const ExampleStore& store, int64_t max_seq_len, std::string truncation, bool packing,
+                     bool shuffle, uint64_t seed)
+    : store_(store),
+      max_seq_len_(max_seq_len),
+      truncation_(std::move(truncation)),
+      packing_(packing),
+      shuffle_(shuffle),
+      seed_(seed) {
   build_epoch();
   DIST_CHECK(!rows_.empty(), "data: every example is longer than data.max_seq_len=", max_seq_len_,
              " and data.truncation is 'drop'; nothing to train on");
@@ -94,7 +99,7 @@ void RowStream::build_epoch() {
     for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng() % i]);
   }
   stats_ = {};
-  rows_ = pack_rows(store_, order, max_seq_len_, truncation_, &stats_);
+  rows_ = pack_rows(store_, order, max_seq_len_, truncation_, packing_, &stats_);
 }
 
 std::vector<PackedRow> RowStream::take(int64_t n) {

@@ -22,10 +22,10 @@ struct PackStats {
   int64_t truncated = 0, dropped = 0;
 };
 
-// Greedily fills rows in `order`; an example longer than max_seq_len is cut (truncation "right")
-// or skipped ("drop"), counted in stats.
+// Greedily fills rows in `order` (one example per row when !packing); an example longer than
+// max_seq_len is cut (truncation "right") or skipped ("drop"), counted in stats.
 std::vector<PackedRow> pack_rows(const ExampleStore& store, const std::vector<uint32_t>& order, int64_t max_seq_len,
-                                 const std::string& truncation, PackStats* stats);
+                                 const std::string& truncation, bool packing, PackStats* stats);
 
 struct MicroBatch {
   torch::Tensor input_ids;     // [B, T] int64 (padding: pad id 0)
@@ -43,7 +43,8 @@ int64_t count_targets(const ExampleStore& store, const PackedRow& row);
 // (seed, epoch). Its position is two integers, saved in checkpoints.
 class RowStream {
  public:
-  RowStream(const ExampleStore& store, int64_t max_seq_len, std::string truncation, bool shuffle, uint64_t seed);
+  RowStream(const ExampleStore& store, int64_t max_seq_len, std::string truncation, bool packing, bool shuffle,
+            uint64_t seed);
   // The next `n` rows (crossing into the next epoch when needed).
   std::vector<PackedRow> take(int64_t n);
   int64_t epoch() const { return epoch_; }
@@ -57,6 +58,7 @@ class RowStream {
   const ExampleStore& store_;
   int64_t max_seq_len_;
   std::string truncation_;
+  bool packing_;
   bool shuffle_;
   uint64_t seed_;
   int64_t epoch_ = 0, pos_ = 0;

@@ -7,6 +7,7 @@
 
 #include "algorithms/lora/merge.h"
 #include "data/synthetic.h"
+#include "data/text/tokenize_command.h"
 #include "parallel/communicator.h"
 #include "trainer/error.h"
 #include "trainer/fs_util.h"
@@ -24,9 +25,11 @@ const char* kUsage =
     "  train RECIPE.yaml [a.b=value ...]        run a recipe\n"
     "  train --dump-config RECIPE.yaml [...]    print the fully resolved recipe\n"
     "  recipe-keys                              every recipe key with its default and meaning\n"
-    "  init-model --config config.json --out DIR [--seed N] [--dtype fp32|bf16]\n"
+    "  init-model --config config.json --out DIR [--seed N] [--dtype fp32|bf16] [--tokenizer DIR]\n"
     "                                           write a random-init Hugging Face model dir\n"
-    "  make-data TASK --out FILE [--n N] [--digits D] [--seed S] [--format text|tokenized]\n"
+    "  tokenize --tokenizer DIR [--add-special-tokens | --chat] < in.jsonl > out.jsonl\n"
+    "                                           {\"text\"} -> {\"ids\"}; --chat: {\"messages\"} -> {\"text\", \"ids\"}\n"
+    "  make-data TASK --out FILE [--n N] [--digits D] [--seed S] [--format text|messages|tokenized]\n"
     "                                           synthetic verifiable tasks (arithmetic, countdown)\n"
     "  merge-lora --base DIR --adapter DIR --out DIR [--dtype fp32|bf16|fp16]\n"
     "                                           fold a PEFT LoRA/DoRA adapter into its base model\n";
@@ -96,15 +99,18 @@ int cmd_train(const std::vector<std::string>& argv) {
 }
 
 int cmd_init_model(const std::vector<std::string>& argv) {
-  Args a = parse_args("init-model", argv, {"--config", "--out", "--seed", "--dtype"});
+  Args a = parse_args("init-model", argv, {"--config", "--out", "--seed", "--dtype", "--tokenizer"});
   const std::string config_path = a.need("init-model", "--config");
   const std::string out = a.need("init-model", "--out");
   const torch::Dtype dtype = parse_dtype(a.get("--dtype", "fp32"));
   auto cfg = TransformerConfig::from_json(read_json_file(config_path), config_path);
   CausalLM model(cfg);
   model->init_weights(static_cast<uint64_t>(a.integer("--seed", 0)));
-  // Side files (tokenizer, generation config) next to config.json are carried along.
-  save_hf_model(model, out, fs::path(config_path).parent_path().string(), dtype, int64_t{5} << 30);
+  // Side files (tokenizer, generation config) are carried from --tokenizer, else from next to config.json.
+  const std::string side = a.get("--tokenizer", fs::path(config_path).parent_path().string());
+  if (a.flags.count("--tokenizer"))
+    DIST_CHECK(fs::exists(fs::path(side) / "tokenizer.json"), side, "/tokenizer.json: not found");
+  save_hf_model(model, out, side, dtype, int64_t{5} << 30);
   int64_t n = 0;
   for (auto& p : model->parameters()) n += p.numel();
   std::cerr << "[distillery] wrote " << out << " (" << cfg.model_type << ", " << n << " parameters)\n";
@@ -116,13 +122,17 @@ int cmd_make_data(const std::vector<std::string>& argv) {
   DIST_CHECK(a.positional.size() == 1, "distillery make-data: expected one TASK (arithmetic, countdown)");
   const std::string task = a.positional[0], out = a.need("make-data", "--out");
   const std::string format = a.get("--format", "text");
-  DIST_CHECK(format == "text" || format == "tokenized", "--format: expected text or tokenized, got '", format, "'");
+  DIST_CHECK(format == "text" || format == "messages" || format == "tokenized",
+             "--format: expected text, messages or tokenized, got '", format, "'");
   auto records = make_task(task, a.integer("--n", 1000), a.integer("--digits", 2), a.integer("--seed", 0));
   std::string text;
   for (const auto& r : records) {
     nlohmann::json j;
     if (format == "text") {
       j = {{"prompt", r.prompt}, {"completion", r.completion}, {"answer", r.answer}};
+    } else if (format == "messages") {
+      j = {{"messages", {{{"role", "user"}, {"content", r.prompt.substr(0, r.prompt.find_last_not_of(" ") + 1)}}, {{"role", "assistant"}, {"content", r.completion}}}},
+           {"answer", r.answer}};
     } else {
       // Byte-level ids (vocab 256): the prompt is context only, the completion and a '\n' end are trained.
       std::vector<int> ids, labels;
@@ -164,6 +174,7 @@ int cli_main(int argc, char** argv) {
     if (cmd == "init-model") return cmd_init_model(rest);
     if (cmd == "make-data") return cmd_make_data(rest);
     if (cmd == "merge-lora") return cmd_merge_lora(rest);
+    if (cmd == "tokenize") return text::run_tokenize_command(rest, std::cin, std::cout);
     if (cmd == "recipe-keys") {
       std::cout << recipe_reference();
       return 0;

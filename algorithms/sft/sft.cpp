@@ -3,6 +3,7 @@
 #include <numeric>
 #include <sstream>
 
+#include "data/dataset_builder.h"
 #include "trainer/error.h"
 #include "trainer/losses.h"
 
@@ -10,14 +11,15 @@ namespace distillery {
 
 Sft::Sft(const RecipeConfig& cfg, int64_t vocab_size, int dp_rank, int dp_size)
     : cfg_(cfg), dp_rank_(dp_rank), dp_size_(dp_size) {
-  train_ = load_tokenized_jsonl(cfg.data.train, vocab_size);
-  stream_ = std::make_unique<RowStream>(train_, cfg.data.max_seq_len, cfg.data.truncation, cfg.data.shuffle,
-                                        static_cast<uint64_t>(cfg.trainer.seed));
+  const TextPipeline text = load_text_pipeline(cfg.data, cfg.model.path);
+  train_ = build_examples(cfg.data, cfg.data.train, text, vocab_size);
+  stream_ = std::make_unique<RowStream>(train_, cfg.data.max_seq_len, cfg.data.truncation, cfg.data.packing,
+                                        cfg.data.shuffle, static_cast<uint64_t>(cfg.trainer.seed));
   if (!cfg.data.eval.empty()) {
-    eval_ = load_tokenized_jsonl(cfg.data.eval, vocab_size);
+    eval_ = build_examples(cfg.data, cfg.data.eval, text, vocab_size);
     std::vector<uint32_t> order(eval_.size());
     std::iota(order.begin(), order.end(), 0u);
-    eval_rows_ = pack_rows(eval_, order, cfg.data.max_seq_len, cfg.data.truncation, nullptr);
+    eval_rows_ = pack_rows(eval_, order, cfg.data.max_seq_len, cfg.data.truncation, cfg.data.packing, nullptr);
   }
 }
 

@@ -40,15 +40,17 @@ TEST(Packing, FillsRowsGreedilyAndTruncatesOrDrops) {
   s.add({4, 5, 6, 7, 8, 9}, {4, 5, 6, 7, 8, 9});
   s.add({10, 11}, {10, 11});
   PackStats st;
-  auto rows = pack_rows(s, {0, 1, 2}, 5, "right", &st);
+  auto rows = pack_rows(s, {0, 1, 2}, 5, "right", true, &st);
   ASSERT_EQ(rows.size(), 3u);  // [3] | [5 of 6] | [2]
   EXPECT_EQ(rows[1][0].length, 5);
   EXPECT_EQ(st.truncated, 1);
   PackStats st2;
-  auto dropped = pack_rows(s, {0, 1, 2}, 5, "drop", &st2);
+  auto dropped = pack_rows(s, {0, 1, 2}, 5, "drop", true, &st2);
   ASSERT_EQ(dropped.size(), 1u);  // [3, 2]
   EXPECT_EQ(dropped[0].size(), 2u);
   EXPECT_EQ(st2.dropped, 1);
+  auto unpacked = pack_rows(s, {0, 2}, 5, "right", false, nullptr);
+  EXPECT_EQ(unpacked.size(), 2u);  // would fit in one row, but packing is off
 }
 
 TEST(Packing, MicroBatchShiftsTargetsWithinDocumentsAndRestartsPositions) {
@@ -68,13 +70,13 @@ TEST(Packing, MicroBatchShiftsTargetsWithinDocumentsAndRestartsPositions) {
 TEST(RowStream, IsSeededCrossesEpochsAndSeeksExactly) {
   ExampleStore s;
   for (int i = 0; i < 20; ++i) s.add({i + 1, i + 2}, {i + 1, i + 2});
-  RowStream a(s, 4, "right", true, 7), b(s, 4, "right", true, 7);
+  RowStream a(s, 4, "right", true, true, 7), b(s, 4, "right", true, true, 7);
   auto ra = a.take(25);  // 10 rows per epoch -> into epoch 2
   EXPECT_EQ(a.epoch(), 2);
   auto rb = b.take(25);
   for (size_t i = 0; i < ra.size(); ++i) EXPECT_EQ(ra[i][0].example, rb[i][0].example);
   EXPECT_NE(ra[0][0].example * 100 + ra[0][1].example, ra[10][0].example * 100 + ra[10][1].example);
-  RowStream c(s, 4, "right", true, 7);
+  RowStream c(s, 4, "right", true, true, 7);
   c.seek(1, 3);
   auto rc = c.take(2);
   EXPECT_EQ(rc[0][0].example, ra[13][0].example);
