@@ -1,5 +1,6 @@
 #include "algorithms/lora/peft_format.h"
 
+#include <cmath>
 #include <filesystem>
 #include <set>
 
@@ -67,7 +68,10 @@ nlohmann::json peft_adapter_config(CausalLM& model, const LoraConfig& cfg, const
               {"layers_pattern", nullptr},
               {"layers_to_transform", nullptr},
               {"loftq_config", json::object()},
-              {"lora_alpha", cfg.lora_alpha},
+              // PEFT users write integers (lora_alpha=32); keep them integers in the file.
+              {"lora_alpha", cfg.lora_alpha == std::floor(cfg.lora_alpha) && std::fabs(cfg.lora_alpha) < 1e15
+                                 ? json(static_cast<int64_t>(cfg.lora_alpha))
+                                 : json(cfg.lora_alpha)},
               {"lora_dropout", cfg.lora_dropout},
               {"megatron_config", nullptr},
               {"megatron_core", "megatron.core"},
