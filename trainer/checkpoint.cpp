@@ -38,7 +38,10 @@ std::string save_checkpoint(const CheckpointWrite& w, CausalLM& model, const Ada
   const std::string final_dir = (root / ("step-" + std::to_string(w.step))).string();
   const std::string tmp = (root / (".tmp-step-" + std::to_string(w.step))).string();
   fs::remove_all(tmp);
-  write_hf_model_files(model, tmp, w.source_model_dir, w.dtype, w.max_shard_bytes);
+  if (w.write_weights)
+    w.write_weights(tmp);
+  else
+    write_hf_model_files(model, tmp, w.source_model_dir, w.dtype, w.max_shard_bytes);
   const fs::path state_dir = fs::path(tmp) / "trainer_state";
   fs::create_directories(state_dir);
   auto tensors = optimizer.state_tensors();
@@ -61,11 +64,15 @@ std::optional<std::string> latest_checkpoint(const std::string& run_dir) {
   return all.back().second.string();
 }
 
-CheckpointRead load_checkpoint(const std::string& dir, CausalLM& model, AdamW& optimizer) {
+CheckpointRead load_checkpoint(const std::string& dir, CausalLM& model, AdamW& optimizer,
+                               const std::function<void(const std::string& dir)>& load_weights) {
   const fs::path state_dir = fs::path(dir) / "trainer_state";
   DIST_CHECK(fs::exists(state_dir / "state.json"), dir, ": not a distillery checkpoint (no trainer_state/state.json)");
   auto state = read_json_file((state_dir / "state.json").string());
-  load_hf_weights(model, dir);
+  if (load_weights)
+    load_weights(dir);
+  else
+    load_hf_weights(model, dir);
   SafetensorsFile opt((state_dir / "optimizer.safetensors").string());
   auto get = [&](const std::string& name) {
     DIST_CHECK(opt.contains(name), opt.path(), ": missing optimizer tensor '", name,

@@ -5,6 +5,7 @@
 #include <iostream>
 #include <map>
 
+#include "algorithms/lora/merge.h"
 #include "data/synthetic.h"
 #include "data/text/tokenize_command.h"
 #include "parallel/runtime.h"
@@ -29,7 +30,9 @@ const char* kUsage =
     "  tokenize --tokenizer DIR [--add-special-tokens | --chat] < in.jsonl > out.jsonl\n"
     "                                           {\"text\"} -> {\"ids\"}; --chat: {\"messages\"} -> {\"text\", \"ids\"}\n"
     "  make-data TASK --out FILE [--n N] [--digits D] [--seed S] [--format text|messages|tokenized]\n"
-    "                                           synthetic verifiable tasks (arithmetic, countdown)\n";
+    "                                           synthetic verifiable tasks (arithmetic, countdown)\n"
+    "  merge-lora --base DIR --adapter DIR --out DIR [--dtype fp32|bf16|fp16]\n"
+    "                                           fold a PEFT LoRA/DoRA adapter into its base model\n";
 
 // --flag value pairs and positionals, with every flag checked against the command's list.
 struct Args {
@@ -145,6 +148,19 @@ int cmd_make_data(const std::vector<std::string>& argv) {
   return 0;
 }
 
+int cmd_merge_lora(const std::vector<std::string>& argv) {
+  Args a = parse_args("merge-lora", argv, {"--base", "--adapter", "--out", "--dtype", "--max-shard-size-mb"});
+  DIST_CHECK(a.positional.empty(), "distillery merge-lora: unexpected argument '",
+             a.positional.empty() ? "" : a.positional[0], "'");
+  const std::string base = a.need("merge-lora", "--base"), adapter = a.need("merge-lora", "--adapter");
+  const std::string out = a.need("merge-lora", "--out");
+  std::optional<torch::Dtype> dtype;
+  if (a.flags.count("--dtype")) dtype = parse_dtype(a.get("--dtype"));
+  merge_lora_dirs(base, adapter, out, dtype, a.integer("--max-shard-size-mb", 5000) * (int64_t{1} << 20));
+  std::cerr << "[distillery] wrote " << out << " (" << base << " + " << adapter << ")\n";
+  return 0;
+}
+
 int cli_main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "-h" || args[0] == "--help") {
@@ -172,6 +188,7 @@ int cli_main(int argc, char** argv) {
     if (cmd == "train") code = cmd_train(rest);
     else if (cmd == "init-model") code = cmd_init_model(rest);
     else if (cmd == "make-data") code = cmd_make_data(rest);
+    else if (cmd == "merge-lora") code = cmd_merge_lora(rest);
     else if (cmd == "tokenize") code = text::run_tokenize_command(rest, std::cin, std::cout);
     else if (cmd == "recipe-keys") std::cout << recipe_reference(), code = 0;
     else std::cerr << "error: unknown command '" << cmd << "' (see distillery --help)\n";

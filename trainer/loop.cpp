@@ -4,6 +4,8 @@
 #include <filesystem>
 #include <iostream>
 
+#include "algorithms/lora/adapt.h"
+#include "algorithms/lora/peft_format.h"
 #include "algorithms/sft/sft.h"
 #include "parallel/grad_reducer.h"
 #include "parallel/mesh.h"
@@ -41,6 +43,12 @@ TrainResult Trainer::run() {
   const torch::Dtype dtype = parse_dtype(cfg_.model.dtype);
 
   CausalLM model = load_hf_model(cfg_.model.path, dtype);
+  // LoRA: adapters on a frozen base; the optimizer, checkpoints and final/ then hold only the adapter.
+  std::optional<LoraConfig> lora;
+  if (cfg_.lora.enabled()) {
+    lora = adapt_for_training(model, cfg_.lora, static_cast<uint64_t>(tc.seed));
+    if (lead) std::cerr << "[distillery] " << lora_summary(model, *lora) << "\n";
+  }
   auto algorithm = make_algorithm(model->config().vocab_size, *dp);
   std::vector<std::pair<std::string, torch::Tensor>> named;
   for (auto& np : model->named_parameters()) named.emplace_back(np.key(), np.value());
@@ -59,7 +67,9 @@ TrainResult Trainer::run() {
   if (tc.resume == "auto") resume_from = latest_checkpoint(run_dir);
   else if (tc.resume != "none") resume_from = tc.resume;
   if (resume_from) {
-    auto r = load_checkpoint(*resume_from, model, optimizer);
+    std::function<void(const std::string&)> load_adapter;
+    if (lora) load_adapter = [&](const std::string& dir) { load_peft_adapter_weights(model, *lora, dir); };
+    auto r = load_checkpoint(*resume_from, model, optimizer, load_adapter);
     algorithm->load_state(r.algorithm_state);
     start_step = r.step;
     if (lead) std::cerr << "[distillery] resumed from " << *resume_from << " at step " << start_step << "\n";
@@ -73,6 +83,8 @@ TrainResult Trainer::run() {
   ckpt.dtype = dtype;
   ckpt.max_shard_bytes = tc.max_shard_size_mb * (int64_t{1} << 20);
   ckpt.keep_last = tc.keep_last;
+  if (lora)
+    ckpt.write_weights = [&](const std::string& dir) { write_peft_adapter_files(model, *lora, dir, cfg_.model.path); };
   auto save = [&](int64_t step) {
     ckpt.step = step;
     ckpt.algorithm_state = algorithm->state();
@@ -170,7 +182,10 @@ TrainResult Trainer::run() {
 
   if (lead) {
     const std::string final_dir = (fs::path(run_dir) / "final").string();
-    save_hf_model(model, final_dir, cfg_.model.path, dtype, ckpt.max_shard_bytes);
+    if (lora)
+      save_peft_adapter(model, *lora, final_dir, cfg_.model.path);
+    else
+      save_hf_model(model, final_dir, cfg_.model.path, dtype, ckpt.max_shard_bytes);
     std::cerr << "[distillery] wrote " << final_dir << "\n";
   }
   world_->barrier();

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "algorithms/lora/lora_config.h"
 #include "data/data_config.h"
 #include "parallel/parallel_config.h"
 #include "trainer/model_section.h"
@@ -19,6 +20,7 @@ struct RecipeConfig {
   OptimConfig optim;
   TrainerConfig trainer;
   ParallelConfig parallel;
+  LoraConfig lora;
 
   template <class V>
   void visit(V& v) {
@@ -29,6 +31,7 @@ struct RecipeConfig {
     v.section("optim", optim, "optimizer and learning-rate schedule");
     v.section("trainer", trainer, "the training loop");
     v.section("parallel", parallel, "data parallelism over the ranks of mpirun / srun");
+    v.section("lora", lora, "LoRA / DoRA adapters (PEFT's keys); off while r is 0 and no adapter is given");
   }
 };
 
