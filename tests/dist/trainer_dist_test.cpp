@@ -37,10 +37,12 @@ RecipeConfig recipe_for(const std::string& dir, const std::string& name, int ran
   return cfg;
 }
 
-// The single-process reference, computed by rank 0 alone.
+// The single-process reference, computed by rank 0 alone (with a checkpoint at step 3).
 void run_reference(const std::string& dir) {
   auto& rt = parallel::Runtime::get();
-  if (rt.world_rank == 0) Trainer(recipe_for(dir, "reference", 1), std::make_shared<parallel::LocalCommunicator>()).run();
+  auto cfg = recipe_for(dir, "reference", 1);
+  cfg.trainer.save_every = 3;
+  if (rt.world_rank == 0) Trainer(cfg, std::make_shared<parallel::LocalCommunicator>()).run();
   rt.world->barrier();
 }
 
@@ -111,6 +113,28 @@ TEST(DataParallelTraining, ResumeContinuesExactlyWithAnySharding) {
       ASSERT_EQ(lr.size(), 3u);
       for (size_t i = 0; i < 3; ++i) EXPECT_NEAR(lf[3 + i], lr[i], zero ? 0.0 : 1e-6) << name << " step " << 4 + i;
     }
+  }
+}
+
+TEST(DataParallelTraining, ResumeOnMoreRanksReshardsTheOptimizer) {
+  // A checkpoint written by one process continues on N ranks with ZeRO-1 (dp 1 -> N).
+  auto& rt = parallel::Runtime::get();
+  const std::string dir = shared_dir("regrow");
+  run_reference(dir);
+  if (rt.world_rank == 0) {
+    fs::create_directories(dir + "/grown/checkpoints");
+    fs::copy(dir + "/reference/checkpoints/step-3", dir + "/grown/checkpoints/step-3", fs::copy_options::recursive);
+  }
+  rt.world->barrier();
+  auto grown = recipe_for(dir, "grown", rt.world_size);
+  grown.parallel.zero_stage = 1;
+  grown.trainer.resume = "auto";
+  Trainer(grown, rt.world).run();
+  rt.world->barrier();
+  if (rt.world_rank == 0) {
+    const auto lf = testing::metric_column(dir + "/reference"), lg = testing::metric_column(dir + "/grown");
+    ASSERT_EQ(lg.size(), 3u);
+    for (size_t i = 0; i < 3; ++i) EXPECT_NEAR(lf[3 + i], lg[i], 1e-5) << "step " << 4 + i;
   }
 }
 
