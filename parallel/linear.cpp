@@ -9,6 +9,8 @@ LinearImpl::LinearImpl(int64_t in, int64_t out, bool has_bias) : in_features(in)
 
 torch::Tensor LinearImpl::base_forward(const torch::Tensor& x) const { return torch::linear(x, weight, bias); }
 
+torch::Tensor LinearImpl::effective_weight() { return adapter_ ? adapter_->merged_weight(*this) : weight; }
+
 torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
   return adapter_ ? adapter_->forward(x, *this) : base_forward(x);
 }

@@ -15,6 +15,9 @@ class LinearImpl;
 class LinearAdapter : public torch::nn::Module {
  public:
   virtual torch::Tensor forward(const torch::Tensor& x, LinearImpl& base) = 0;
+  // The single [out, in] weight equivalent to forward without dropout: for merging, and for callers that
+  // need a weight rather than a call (the fused lm_head + loss).
+  virtual torch::Tensor merged_weight(LinearImpl& base) = 0;
 };
 
 class LinearImpl : public torch::nn::Module {
@@ -23,6 +26,8 @@ class LinearImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x);
   // The frozen base computation, ignoring any adapter.
   torch::Tensor base_forward(const torch::Tensor& x) const;
+  // `weight`, or the adapter's merged weight when one is attached.
+  torch::Tensor effective_weight();
   // Registers `adapter` as child module `name` (its parameters become "<this>.<name>.*").
   void attach_adapter(const std::string& name, std::shared_ptr<LinearAdapter> adapter);
   std::shared_ptr<LinearAdapter> adapter() const { return adapter_; }

@@ -1,13 +1,15 @@
-// Checkpoints: run_dir/checkpoints/step-N/ holds a Hugging Face model dir (loadable as is) plus
-// trainer_state/ (optimizer moments, RNG, data position, step). Written under a temp name and
+// Checkpoints: run_dir/checkpoints/step-N/ holds a Hugging Face model dir (loadable as is), or a PEFT
+// adapter dir when the run trains LoRA adapters, plus trainer_state/ (optimizer moments, RNG, data position, step). Written under a temp name and
 // renamed, so a killed run never leaves a half checkpoint that resume would pick.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
+#include "parallel/communicator.h"
 #include "trainer/optim.h"
 #include "trainer/transformer.h"
 
@@ -21,10 +23,16 @@ struct CheckpointWrite {
   torch::Dtype dtype = torch::kFloat32;
   int64_t max_shard_bytes = int64_t{5} << 30;
   int64_t keep_last = 2;
+  // Writes the trained weights into the checkpoint dir; unset: the whole model as a HF model dir.
+  std::function<void(const std::string& dir)> write_weights;
+  // ZeRO-1: each rank writes its own optimizer-0000r-of-0000n.safetensors.
+  bool sharded_optimizer = false;
 };
 
-// Returns the checkpoint's directory.
-std::string save_checkpoint(const CheckpointWrite& w, CausalLM& model, const AdamW& optimizer);
+// Collective over `dp`: every rank calls it; rank 0 writes the weights and state, each rank its
+// optimizer shard when sharded. Returns the checkpoint's directory.
+std::string save_checkpoint(const CheckpointWrite& w, CausalLM& model, const AdamW& optimizer,
+                            parallel::Communicator& dp);
 
 // The newest complete checkpoints/step-N under run_dir.
 std::optional<std::string> latest_checkpoint(const std::string& run_dir);
@@ -34,7 +42,10 @@ struct CheckpointRead {
   nlohmann::json algorithm_state;
 };
 
-// Loads weights, optimizer state and RNG from `dir`; shapes are checked tensor by tensor.
-CheckpointRead load_checkpoint(const std::string& dir, CausalLM& model, AdamW& optimizer);
+// Loads weights, optimizer state and RNG from `dir`; shapes are checked tensor by tensor. `load_weights`
+// reads the trained weights from the dir (the counterpart of CheckpointWrite::write_weights); unset:
+// the whole model from a HF model dir.
+CheckpointRead load_checkpoint(const std::string& dir, CausalLM& model, AdamW& optimizer,
+                               const std::function<void(const std::string& dir)>& load_weights = {});
 
 }  // namespace distillery

@@ -5,9 +5,10 @@
 #include <iostream>
 #include <map>
 
+#include "algorithms/lora/merge.h"
 #include "data/synthetic.h"
 #include "data/text/tokenize_command.h"
-#include "parallel/communicator.h"
+#include "parallel/runtime.h"
 #include "trainer/error.h"
 #include "trainer/fs_util.h"
 #include "trainer/hf_model.h"
@@ -29,7 +30,9 @@ const char* kUsage =
     "  tokenize --tokenizer DIR [--add-special-tokens | --chat] < in.jsonl > out.jsonl\n"
     "                                           {\"text\"} -> {\"ids\"}; --chat: {\"messages\"} -> {\"text\", \"ids\"}\n"
     "  make-data TASK --out FILE [--n N] [--digits D] [--seed S] [--format text|messages|tokenized]\n"
-    "                                           synthetic verifiable tasks (arithmetic, countdown)\n";
+    "                                           synthetic verifiable tasks (arithmetic, countdown)\n"
+    "  merge-lora --base DIR --adapter DIR --out DIR [--dtype fp32|bf16|fp16]\n"
+    "                                           fold a PEFT LoRA/DoRA adapter into its base model\n";
 
 // --flag value pairs and positionals, with every flag checked against the command's list.
 struct Args {
@@ -90,7 +93,7 @@ int cmd_train(const std::vector<std::string>& argv) {
     std::cout << dump_recipe(cfg);
     return 0;
   }
-  Trainer trainer(cfg, std::make_shared<parallel::LocalCommunicator>());
+  Trainer trainer(cfg, parallel::Runtime::get().world);
   auto r = trainer.run();
   return r.steps_done >= 0 ? 0 : 1;
 }
@@ -145,6 +148,19 @@ int cmd_make_data(const std::vector<std::string>& argv) {
   return 0;
 }
 
+int cmd_merge_lora(const std::vector<std::string>& argv) {
+  Args a = parse_args("merge-lora", argv, {"--base", "--adapter", "--out", "--dtype", "--max-shard-size-mb"});
+  DIST_CHECK(a.positional.empty(), "distillery merge-lora: unexpected argument '",
+             a.positional.empty() ? "" : a.positional[0], "'");
+  const std::string base = a.need("merge-lora", "--base"), adapter = a.need("merge-lora", "--adapter");
+  const std::string out = a.need("merge-lora", "--out");
+  std::optional<torch::Dtype> dtype;
+  if (a.flags.count("--dtype")) dtype = parse_dtype(a.get("--dtype"));
+  merge_lora_dirs(base, adapter, out, dtype, a.integer("--max-shard-size-mb", 5000) * (int64_t{1} << 20));
+  std::cerr << "[distillery] wrote " << out << " (" << base << " + " << adapter << ")\n";
+  return 0;
+}
+
 int cli_main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "-h" || args[0] == "--help") {
@@ -153,24 +169,39 @@ int cli_main(int argc, char** argv) {
   }
   const std::string cmd = args[0];
   std::vector<std::string> rest(args.begin() + 1, args.end());
+  // Under mpirun/srun every rank runs this; an error on any rank ends all of them (MPI_Abort), so
+  // a run never hangs in a collective that a dead rank will not join.
+  parallel::Runtime* runtime = nullptr;
   try {
-    if (cmd == "train") return cmd_train(rest);
-    if (cmd == "init-model") return cmd_init_model(rest);
-    if (cmd == "make-data") return cmd_make_data(rest);
-    if (cmd == "tokenize") return text::run_tokenize_command(rest, std::cin, std::cout);
-    if (cmd == "recipe-keys") {
-      std::cout << recipe_reference();
-      return 0;
-    }
-    std::cerr << "error: unknown command '" << cmd << "' (see distillery --help)\n";
-    return 2;
-  } catch (const UserError& e) {
+    runtime = &parallel::Runtime::init(&argc, &argv);
+  } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 2;
+  }
+  auto& rt = *runtime;
+  auto fail = [&rt](int code) {
+    if (rt.world_size > 1) rt.abort_all(code);
+    return code;
+  };
+  try {
+    int code = 2;
+    if (cmd == "train") code = cmd_train(rest);
+    else if (cmd == "init-model") code = cmd_init_model(rest);
+    else if (cmd == "make-data") code = cmd_make_data(rest);
+    else if (cmd == "merge-lora") code = cmd_merge_lora(rest);
+    else if (cmd == "tokenize") code = text::run_tokenize_command(rest, std::cin, std::cout);
+    else if (cmd == "recipe-keys") std::cout << recipe_reference(), code = 0;
+    else std::cerr << "error: unknown command '" << cmd << "' (see distillery --help)\n";
+    if (code != 0) return fail(code);
+    rt.finalize();
+    return 0;
+  } catch (const UserError& e) {
+    std::cerr << rt.rank_tag() << "error: " << e.what() << "\n";
+    return fail(2);
   } catch (const std::exception& e) {
     std::string what = e.what();
-    std::cerr << "internal error: " << what.substr(0, what.find('\n')) << "\n";
-    return 1;
+    std::cerr << rt.rank_tag() << "internal error: " << what.substr(0, what.find('\n')) << "\n";
+    return fail(1);
   }
 }
 

@@ -13,6 +13,7 @@ int cli_main(int argc, char** argv);
 int cmd_train(const std::vector<std::string>& args);
 int cmd_init_model(const std::vector<std::string>& args);
 int cmd_make_data(const std::vector<std::string>& args);
+int cmd_merge_lora(const std::vector<std::string>& args);
 int cmd_tokenize(const std::vector<std::string>& args);
 
 }  // namespace distillery

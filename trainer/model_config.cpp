@@ -120,8 +120,7 @@ void parse_moe(const nlohmann::json& j, const std::string& origin, TransformerCo
     const bool v3 = mt == "deepseek_v3";
     m.num_experts = field<int64_t>(j, origin, "n_routed_experts", int64_t{0});  // null: a dense model
     m.num_experts_per_tok = field<int64_t>(j, origin, "num_experts_per_tok", int64_t{v3 ? 8 : 0});
-    m.moe_intermediate_size = field<int64_t>(j, origin, "moe_intermediate_size", int64_t{m.num_experts ? -1 : 0});
-    if (m.num_experts > 0) DIST_CHECK(m.moe_intermediate_size > 0, origin, ": missing required field 'moe_intermediate_size'");
+    if (m.num_experts > 0) m.moe_intermediate_size = field<int64_t>(j, origin, "moe_intermediate_size");
     m.scoring_func = field<std::string>(j, origin, "scoring_func", std::string(v3 ? "sigmoid" : "softmax"));
     m.topk_method = field<std::string>(j, origin, "topk_method", std::string(v3 ? "noaux_tc" : "greedy"));
     // DeepSeek's own gates implement exactly these combinations.

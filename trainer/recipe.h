@@ -4,7 +4,9 @@
 #include <string>
 #include <vector>
 
+#include "algorithms/lora/lora_config.h"
 #include "data/data_config.h"
+#include "parallel/parallel_config.h"
 #include "trainer/model_section.h"
 #include "trainer/moe_section.h"
 #include "trainer/optim_config.h"
@@ -18,6 +20,8 @@ struct RecipeConfig {
   DataConfig data;
   OptimConfig optim;
   TrainerConfig trainer;
+  ParallelConfig parallel;
+  LoraConfig lora;
   MoeSection moe;
 
   template <class V>
@@ -28,6 +32,8 @@ struct RecipeConfig {
     v.section("data", data, "training and evaluation data");
     v.section("optim", optim, "optimizer and learning-rate schedule");
     v.section("trainer", trainer, "the training loop");
+    v.section("parallel", parallel, "data parallelism over the ranks of mpirun / srun");
+    v.section("lora", lora, "LoRA / DoRA adapters (PEFT's keys); off while r is 0 and no adapter is given");
     v.section("moe", moe, "router auxiliary losses of mixture-of-experts models");
   }
 };

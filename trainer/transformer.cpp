@@ -86,7 +86,7 @@ torch::Tensor CausalLMImpl::forward(const ForwardInputs& in) {
 }
 
 torch::Tensor CausalLMImpl::output_weight() {
-  return lm_head ? lm_head->weight : model->embed_tokens->weight;
+  return lm_head ? lm_head->effective_weight() : model->embed_tokens->weight;
 }
 
 torch::Tensor CausalLMImpl::logits(const torch::Tensor& hidden) {

@@ -66,7 +66,7 @@ class CausalLMImpl : public torch::nn::Module {
   torch::Tensor forward(const ForwardInputs& in);
   // [.., vocab] logits for hidden states [.., hidden], in fp32.
   torch::Tensor logits(const torch::Tensor& hidden);
-  // lm_head.weight, or the embedding matrix when tied: [vocab, hidden].
+  // lm_head.weight (merged with its adapter when LoRA targets it), or the embedding matrix when tied: [vocab, hidden].
   torch::Tensor output_weight();
   // HF's _init_weights: Linear/Embedding ~ N(0, initializer_range), biases 0, norms 1.
   void init_weights(uint64_t seed);

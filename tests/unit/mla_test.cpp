@@ -9,6 +9,8 @@ using namespace distillery;
 using distillery::testing::tiny_config;
 using distillery::testing::tiny_moe_config;
 
+namespace mla_test {
+
 namespace {
 
 // DeepSeek's yarn_get_mscale.
@@ -196,3 +198,5 @@ TEST(Mla, InterleavedLayoutIsDeepseeksPairRotationNotRotateHalf) {
   auto pos = torch::arange(5).unsqueeze(0);
   EXPECT_FALSE(torch::allclose(run_mla(a, x, pos, {}), run_mla(b, x, pos, {}), 1e-4, 1e-5));
 }
+
+}  // namespace mla_test

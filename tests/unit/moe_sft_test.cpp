@@ -16,6 +16,8 @@ using distillery::testing::TempDir;
 using distillery::testing::tiny_moe_config;
 namespace fs = std::filesystem;
 
+namespace moe_sft_test {
+
 namespace {
 
 // A byte-level tiny MoE model of `family` and arithmetic data in `dir`; returns a recipe for them.
@@ -123,3 +125,5 @@ TEST(MoeSft, MicroBatchSplitDoesNotChangeTheRunWithRouterLosses) {
       EXPECT_NEAR(ma[i][k].get<double>(), mc[i][k].get<double>(), 1e-5) << k << " step " << i + 1;
     }
 }
+
+}  // namespace moe_sft_test

@@ -16,6 +16,8 @@ using namespace distillery;
 using distillery::testing::TempDir;
 using distillery::testing::tiny_moe_config;
 
+namespace moe_test {
+
 namespace {
 
 CausalLM moe_model(const std::string& family, uint64_t seed = 1) {
@@ -269,6 +271,16 @@ TEST(RoutedExperts, EqualsANaivePerTokenLoopInValueAndGradient) {
   };
   auto gf = grads(fast), gn = grads(naive);
   for (size_t i = 0; i < gf.size(); ++i) EXPECT_TRUE(torch::allclose(gf[i], gn[i], 1e-5, 1e-6)) << i;
+
+  // An expert no token chose still runs (on zero rows): its parameters get a defined, zero
+  // gradient, so every rank reduces the same set of gradients.
+  auto unused = torch::tensor({{0, 1}, {1, 2}, {2, 0}}, torch::kInt64);  // expert 3 idle
+  experts(x.narrow(0, 0, 3), unused, torch::rand({3, 2})).sum().backward();
+  for (auto& p : experts->expert(3)->parameters()) {
+    ASSERT_TRUE(p.grad().defined());
+    EXPECT_EQ(p.grad().abs().sum().item<float>(), 0.0f);
+  }
+  EXPECT_GT(experts->expert(0)->gate_proj->weight.grad().abs().sum().item<float>(), 0.0f);
 }
 
 TEST(RoutedExperts, ASliceComputesOnlyItsExpertsUnderGlobalNames) {
@@ -288,7 +300,7 @@ TEST(RoutedExperts, ASliceComputesOnlyItsExpertsUnderGlobalNames) {
   // Reference: the full module with the weights of experts outside [1, 3) zeroed.
   auto keep = ((idx >= 1).logical_and(idx < 3)).to(torch::kFloat32);
   EXPECT_TRUE(torch::allclose(slice(x, idx, w), all(x, idx, w * keep), 1e-5, 1e-6));
-  // An expert no token chose still runs (on zero rows), so it gets a gradient.
+  EXPECT_EQ(slice->first(), 1);
   EXPECT_EQ(slice->count(), 2);
 }
 
@@ -484,3 +496,5 @@ TEST(MoeConfig, UnsupportedRoutingValuesAreUserErrorsNamingTheField) {
   EXPECT_EQ(config_error(j),
             "m/config.json: rope_scaling: rope_type 'dynamic' is not supported (supported: default, linear, llama3, yarn)");
 }
+
+}  // namespace moe_test

@@ -1,0 +1,49 @@
+// LoRA adapters in PEFT's on-disk layout, so `PeftModel.from_pretrained(base, DIR)` loads what
+// distillery writes and distillery loads what PEFT writes:
+//   adapter_config.json         LoraConfig fields (peft_type LORA, r, lora_alpha, target_modules, ...)
+//   adapter_model.safetensors   base_model.model.<module>.lora_A.weight   [r, in]
+//                               base_model.model.<module>.lora_B.weight   [out, r]
+//                               base_model.model.<module>.lora_magnitude_vector   [out]   (DoRA)
+//                               base_model.model.<module>.<param>         (modules_to_save, e.g. lm_head.weight)
+// plus the base model's tokenizer files, as for model directories.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "algorithms/lora/lora_config.h"
+#include "trainer/transformer.h"
+
+namespace distillery {
+
+// PEFT's prefix for a causal LM: PeftModelForCausalLM.base_model (LoraModel).model (the HF model).
+inline constexpr const char* kPeftPrefix = "base_model.model.";
+
+// adapter_config.json for `model` adapted with `cfg` (all-linear is written as the module names it
+// selected, as PEFT does). `base_model` goes to base_model_name_or_path.
+nlohmann::json peft_adapter_config(CausalLM& model, const LoraConfig& cfg, const std::string& base_model);
+
+// Reads and validates DIR/adapter_config.json into a LoraConfig (adapter left empty). A field whose
+// value distillery cannot honour -> UserError naming the file, the field and the value.
+LoraConfig read_peft_adapter_config(const std::string& dir);
+// base_model_name_or_path of DIR/adapter_config.json ("" when absent).
+std::string peft_base_model(const std::string& dir);
+
+// The adapter's tensors under PEFT's names, each in its own dtype, in module order.
+std::vector<std::pair<std::string, torch::Tensor>> peft_state_dict(CausalLM& model, const LoraConfig& cfg);
+
+// Writes adapter_config.json, adapter_model.safetensors and the tokenizer files of `base_model_dir`
+// into the existing directory `dir` (no rename: used inside checkpoint directories).
+void write_peft_adapter_files(CausalLM& model, const LoraConfig& cfg, const std::string& dir,
+                              const std::string& base_model_dir);
+// Writes a complete adapter directory atomically (temp dir + rename).
+void save_peft_adapter(CausalLM& model, const LoraConfig& cfg, const std::string& out_dir,
+                       const std::string& base_model_dir);
+
+// Copies DIR/adapter_model.safetensors into the adapters and modules_to_save of `model` (already
+// adapted with `cfg`): every tensor must be present with the model's shape, and none may be left over.
+void load_peft_adapter_weights(CausalLM& model, const LoraConfig& cfg, const std::string& dir);
+
+}  // namespace distillery
