@@ -31,7 +31,8 @@ class Communicator {
   virtual void allreduce(torch::Tensor& t, ReduceOp op = ReduceOp::kSum) = 0;
   virtual std::unique_ptr<Work> allreduce_async(torch::Tensor& t, ReduceOp op = ReduceOp::kSum) = 0;
   virtual void broadcast(torch::Tensor& t, int root) = 0;
-  // Concatenation of every rank's `t` along dim 0, in rank order.
+  // Concatenation of every rank's `t` along dim 0, in rank order. Shapes must match across
+  // ranks (NCCL moves equal blocks); the MPI backend also accepts different dim-0 lengths.
   virtual torch::Tensor allgather(const torch::Tensor& t) = 0;
   // `t` has dim 0 divisible by size(); rank r gets the reduced r-th slice.
   virtual torch::Tensor reduce_scatter(const torch::Tensor& t, ReduceOp op = ReduceOp::kSum) = 0;

@@ -194,14 +194,19 @@ void BpeModel::tokenize_word(std::string_view word, bool byte_level, std::vector
 
 void BpeModel::initial_symbols(std::string_view word, std::vector<int32_t>& symbols) const {
   int32_t pending_unk = -1;  // an unknown run not yet emitted (fuse_unk joins consecutive ones)
-  std::string s;
+  const bool affixes = !continuing_subword_prefix_.empty() || !end_of_word_suffix_.empty();
+  std::string with_affixes;
   size_t i = 0;
   while (i < word.size()) {
     const size_t start = i;
     utf8::next(word, i);
-    s.assign(word.substr(start, i - start));
-    if (start != 0 && !continuing_subword_prefix_.empty()) s.insert(0, continuing_subword_prefix_);
-    if (i == word.size() && !end_of_word_suffix_.empty()) s += end_of_word_suffix_;
+    std::string_view s = word.substr(start, i - start);
+    if (affixes) {
+      with_affixes.assign(s);
+      if (start != 0) with_affixes.insert(0, continuing_subword_prefix_);
+      if (i == word.size()) with_affixes += end_of_word_suffix_;
+      s = with_affixes;
+    }
     const int32_t id = vocab_.find(s);
     if (id >= 0) {
       if (pending_unk >= 0) symbols.push_back(pending_unk);

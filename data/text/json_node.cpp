@@ -25,8 +25,6 @@ const char* json_type_name(const nlohmann::json& v) {
 
 }  // namespace json_node_detail
 
-using json_node_detail::json_type_name;
-
 std::string JsonNode::child_path(const std::string& key) const {
   return path_.empty() ? key : path_ + "." + key;
 }
@@ -66,26 +64,26 @@ JsonNode JsonNode::at(size_t index) const {
 size_t JsonNode::size() const { return value_->size(); }
 
 std::string JsonNode::as_string() const {
-  if (!value_->is_string()) fail(std::string("must be a string, not ") + json_type_name(*value_));
+  if (!value_->is_string()) fail(std::string("must be a string, not ") + json_node_detail::json_type_name(*value_));
   return value_->get<std::string>();
 }
 
 bool JsonNode::as_bool() const {
-  if (!value_->is_boolean()) fail(std::string("must be true or false, not ") + json_type_name(*value_));
+  if (!value_->is_boolean()) fail(std::string("must be true or false, not ") + json_node_detail::json_type_name(*value_));
   return value_->get<bool>();
 }
 
 int64_t JsonNode::as_int() const {
-  if (!value_->is_number_integer()) fail(std::string("must be an integer, not ") + json_type_name(*value_));
+  if (!value_->is_number_integer()) fail(std::string("must be an integer, not ") + json_node_detail::json_type_name(*value_));
   return value_->get<int64_t>();
 }
 
 void JsonNode::require_object() const {
-  if (!value_->is_object()) fail(std::string("must be an object, not ") + json_type_name(*value_));
+  if (!value_->is_object()) fail(std::string("must be an object, not ") + json_node_detail::json_type_name(*value_));
 }
 
 void JsonNode::require_array() const {
-  if (!value_->is_array()) fail(std::string("must be an array, not ") + json_type_name(*value_));
+  if (!value_->is_array()) fail(std::string("must be an array, not ") + json_node_detail::json_type_name(*value_));
 }
 
 bool JsonNode::get_bool(const char* key, bool fallback) const {

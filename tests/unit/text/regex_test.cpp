@@ -12,7 +12,7 @@
 #include "tests/unit/text/text_test_util.h"
 
 namespace distillery::text::testing {
-namespace {
+namespace regex_test {
 
 using Ranges = std::vector<std::pair<uint32_t, uint32_t>>;
 
@@ -175,5 +175,5 @@ TEST(OnigRegex, LiteralPatternsMatchThemselves) {
   EXPECT_FALSE(re->search("aXbbb(c)[d]\\"));
 }
 
-}  // namespace
+}  // namespace regex_test
 }  // namespace distillery::text::testing

@@ -11,7 +11,7 @@
 #include "trainer/error.h"
 
 namespace distillery::text::testing {
-namespace {
+namespace tokenize_command_test {
 
 std::string run(const std::vector<std::string>& args, const std::string& input) {
   std::istringstream in(input);
@@ -80,5 +80,5 @@ TEST_F(TokenizeCommand, BadArgumentsSayHowToUseIt) {
   EXPECT_EQ(error_of({"--tokenizer", "/no/such/dir"}, ""), "/no/such/dir: no tokenizer.json (distillery reads Hugging Face fast tokenizers)");
 }
 
-}  // namespace
+}  // namespace tokenize_command_test
 }  // namespace distillery::text::testing

@@ -9,7 +9,7 @@
 #include "trainer/error.h"
 
 namespace distillery::text::testing {
-namespace {
+namespace tokenizer_errors_test {
 
 namespace fs = std::filesystem;
 
@@ -108,5 +108,5 @@ TEST_F(TokenizerErrors, TokenizerConfigProblemsNameTheConfigKey) {
                               ": additional_special_tokens[1] '<|oops|>' is neither an added token nor in the vocabulary of tokenizer.json");
 }
 
-}  // namespace
+}  // namespace tokenizer_errors_test
 }  // namespace distillery::text::testing

@@ -6,7 +6,7 @@
 #include "tests/unit/text/text_test_util.h"
 
 namespace distillery::text::testing {
-namespace {
+namespace tokenizer_parity_test {
 
 class FamilyParity : public ::testing::TestWithParam<std::string> {
  protected:
@@ -36,30 +36,22 @@ void expect_all_lines(const std::vector<nlohmann::json>& expected, const char* w
   EXPECT_EQ(mismatches, 0u) << what << " differs on " << mismatches << " of " << expected.size() << " lines";
 }
 
-TEST_P(FamilyParity, EncodeMatchesHuggingFaceOnEveryCorpusLine) {
+// One test per family (ctest runs each test in its own process, and loading a family's
+// tokenizer.json is the expensive part): ids without and with special tokens, decode, decode
+// skipping special tokens, and the round trip.
+TEST_P(FamilyParity, MatchesHuggingFaceOnEveryCorpusLine) {
   const Tokenizer& tok = family_tokenizer(GetParam());
   expect_all_lines(expected_, "ids", [&](size_t i) { return nlohmann::json(tok.encode(text(i))); });
-}
-
-TEST_P(FamilyParity, EncodeWithSpecialTokensMatchesHuggingFace) {
-  const Tokenizer& tok = family_tokenizer(GetParam());
   expect_all_lines(expected_, "ids_with_special_tokens", [&](size_t i) { return nlohmann::json(tok.encode(text(i), true)); });
-}
-
-TEST_P(FamilyParity, DecodeMatchesHuggingFace) {
-  const Tokenizer& tok = family_tokenizer(GetParam());
   expect_all_lines(expected_, "decoded", [&](size_t i) {
     return nlohmann::json(tok.decode(expected_[i]["ids"].get<std::vector<int32_t>>()));
   });
   expect_all_lines(expected_, "decoded_skip_special", [&](size_t i) {
     return nlohmann::json(tok.decode(expected_[i]["ids_with_special_tokens"].get<std::vector<int32_t>>(), true));
   });
-}
 
-TEST_P(FamilyParity, DecodeOfEncodeGivesTheTextBack) {
   // Byte-level BPE loses nothing; only Qwen's NFC normalizer rewrites text (as the reference
   // does), so there the round trip gives the NFC form.
-  const Tokenizer& tok = family_tokenizer(GetParam());
   const bool nfc = GetParam() == "qwen3";
   size_t failures = 0, normalized_lines = 0;
   for (size_t i = 0; i < corpus_.size(); ++i) {
@@ -68,7 +60,7 @@ TEST_P(FamilyParity, DecodeOfEncodeGivesTheTextBack) {
       want = normalized;
       ++normalized_lines;
     }
-    if (tok.decode(tok.encode(text(i))) != want && ++failures <= 5) ADD_FAILURE() << "corpus line " << i + 1;
+    if (tok.decode(tok.encode(text(i))) != want && ++failures <= 5) ADD_FAILURE() << "round trip of corpus line " << i + 1;
   }
   EXPECT_EQ(failures, 0u);
   if (nfc) EXPECT_GE(normalized_lines, 10u) << "the corpus should contain text that is not in NFC";
@@ -76,5 +68,5 @@ TEST_P(FamilyParity, DecodeOfEncodeGivesTheTextBack) {
 
 INSTANTIATE_TEST_SUITE_P(Families, FamilyParity, ::testing::Values("qwen3", "llama3_1", "deepseek_v3"));
 
-}  // namespace
+}  // namespace tokenizer_parity_test
 }  // namespace distillery::text::testing

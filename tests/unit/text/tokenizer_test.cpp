@@ -11,7 +11,7 @@
 #include "trainer/error.h"
 
 namespace distillery::text::testing {
-namespace {
+namespace tokenizer_test {
 
 namespace fs = std::filesystem;
 
@@ -53,32 +53,15 @@ Tokenizer load_json(const TempModelDir& dir, const nlohmann::json& tokenizer_jso
   return Tokenizer::load(dir.str());
 }
 
-TEST(Tokenizer, SplitsAddedTokensOutBeforePreTokenization) {
+// One test per real family, each loading one tokenizer.json (the expensive part of these tests).
+TEST(Tokenizer, QwenSpecialTokensConfigAndLookups) {
   const Tokenizer& qwen = family_tokenizer("qwen3");
+  // Added tokens are cut out before pre-tokenization, even inside a word.
   const int32_t im_start = *qwen.token_to_id("<|im_start|>");
   EXPECT_EQ(im_start, 151644);
   EXPECT_EQ(qwen.encode("abc<|im_start|>def"), concat({qwen.encode("abc"), {im_start}, qwen.encode("def")}));
-  // In Llama 3 Qwen's marker is plain text, split by the pre-tokenizer into several tokens.
-  EXPECT_GT(family_tokenizer("llama3_1").encode("<|im_start|>").size(), 1u);
-  const Tokenizer& deepseek = family_tokenizer("deepseek_v3");
-  EXPECT_EQ(deepseek.encode("x<｜User｜>y"), concat({deepseek.encode("x"), {*deepseek.token_to_id("<｜User｜>")}, deepseek.encode("y")}));
-}
+  EXPECT_EQ(qwen.encode("Hello", true), qwen.encode("Hello"));  // Qwen adds nothing
 
-TEST(Tokenizer, AddSpecialTokensAddsWhatTheModelExpects) {
-  const Tokenizer& llama = family_tokenizer("llama3_1");
-  ASSERT_EQ(llama.bos_id(), 128000);
-  EXPECT_EQ(llama.encode("Hello", true), concat({{128000}, llama.encode("Hello")}));
-  EXPECT_EQ(llama.encode("", true), std::vector<int32_t>{128000});
-  // DeepSeek-V3 asks for BOS through tokenizer_config.json's add_bos_token.
-  const Tokenizer& deepseek = family_tokenizer("deepseek_v3");
-  EXPECT_EQ(deepseek.encode("Hello", true), concat({{0}, deepseek.encode("Hello")}));
-  // Qwen adds nothing.
-  const Tokenizer& qwen = family_tokenizer("qwen3");
-  EXPECT_EQ(qwen.encode("Hello", true), qwen.encode("Hello"));
-}
-
-TEST(Tokenizer, ExposesTokenizerConfig) {
-  const Tokenizer& qwen = family_tokenizer("qwen3");
   EXPECT_FALSE(qwen.bos_id().has_value());
   EXPECT_EQ(qwen.bos_token(), "");
   EXPECT_EQ(qwen.eos_token(), "<|im_end|>");
@@ -90,25 +73,6 @@ TEST(Tokenizer, ExposesTokenizerConfig) {
   EXPECT_NE(qwen.chat_template().find("<|im_start|>"), std::string::npos);
   EXPECT_EQ(qwen.chat_template_origin(), family_dir("qwen3") + "/tokenizer_config.json: chat_template");
 
-  const Tokenizer& llama = family_tokenizer("llama3_1");
-  EXPECT_EQ(llama.bos_token(), "<|begin_of_text|>");
-  EXPECT_EQ(llama.eos_token(), "<|eot_id|>");
-  EXPECT_EQ(llama.eos_id(), 128009);
-  EXPECT_FALSE(llama.pad_id().has_value());
-  EXPECT_FALSE(llama.model_max_length().has_value());  // transformers' 1e30 "no limit"
-  EXPECT_EQ(llama.vocab_size(), 128256);
-
-  const Tokenizer& deepseek = family_tokenizer("deepseek_v3");
-  EXPECT_EQ(deepseek.bos_token(), "<｜begin▁of▁sentence｜>");  // an AddedToken dict in the config
-  EXPECT_EQ(deepseek.bos_id(), 0);
-  EXPECT_EQ(deepseek.eos_id(), 1);
-  EXPECT_EQ(deepseek.pad_id(), 1);
-  EXPECT_EQ(deepseek.vocab_size(), 128815);
-  EXPECT_NE(deepseek.chat_template().find("<｜Assistant｜>"), std::string::npos);
-}
-
-TEST(Tokenizer, LooksTokensAndIdsUpBothWays) {
-  const Tokenizer& qwen = family_tokenizer("qwen3");
   EXPECT_EQ(qwen.id_to_token(151644), "<|im_start|>");
   const auto hello = qwen.token_to_id("Hello");
   ASSERT_TRUE(hello.has_value());
@@ -118,24 +82,50 @@ TEST(Tokenizer, LooksTokensAndIdsUpBothWays) {
   EXPECT_FALSE(qwen.token_to_id("no such token").has_value());
   EXPECT_THROW(qwen.id_to_token(999999), UserError);
   EXPECT_THROW(qwen.id_to_token(-1), UserError);
-}
 
-TEST(Tokenizer, MarksAndSkipsSpecialTokens) {
-  const Tokenizer& qwen = family_tokenizer("qwen3");
   EXPECT_TRUE(qwen.is_special(151644));
   EXPECT_FALSE(qwen.is_special(*qwen.token_to_id("<tool_call>")));  // added, not special
-  EXPECT_FALSE(qwen.is_special(*qwen.token_to_id("Hello")));
+  EXPECT_FALSE(qwen.is_special(*hello));
   const auto ids = qwen.encode("<|im_start|>user\nhi<tool_call><|im_end|>");
   EXPECT_EQ(qwen.decode(ids), "<|im_start|>user\nhi<tool_call><|im_end|>");
   EXPECT_EQ(qwen.decode(ids, true), "user\nhi<tool_call>");
   // Ids beyond the vocabulary (a model's padded embedding rows) decode to nothing, as in the reference.
-  EXPECT_EQ(qwen.decode({*qwen.token_to_id("Hello"), 151700}), "Hello");
+  EXPECT_EQ(qwen.decode({*hello, 151700}), "Hello");
+}
+
+TEST(Tokenizer, LlamaAddsBeginOfTextWithSpecialTokens) {
+  const Tokenizer& llama = family_tokenizer("llama3_1");
+  ASSERT_EQ(llama.bos_id(), 128000);
+  EXPECT_EQ(llama.encode("Hello", true), concat({{128000}, llama.encode("Hello")}));
+  EXPECT_EQ(llama.encode("", true), std::vector<int32_t>{128000});
+  EXPECT_EQ(llama.bos_token(), "<|begin_of_text|>");
+  EXPECT_EQ(llama.eos_token(), "<|eot_id|>");
+  EXPECT_EQ(llama.eos_id(), 128009);
+  EXPECT_FALSE(llama.pad_id().has_value());
+  EXPECT_FALSE(llama.model_max_length().has_value());  // transformers' 1e30 "no limit"
+  EXPECT_EQ(llama.vocab_size(), 128256);
+  // Qwen's marker is plain text to Llama: the pre-tokenizer splits it into several tokens.
+  EXPECT_GT(llama.encode("<|im_start|>").size(), 1u);
+}
+
+TEST(Tokenizer, DeepSeekTakesBosFromTokenizerConfig) {
+  // DeepSeek-V3's tokenizer.json has no BOS template; tokenizer_config.json's add_bos_token asks for it.
+  const Tokenizer& deepseek = family_tokenizer("deepseek_v3");
+  EXPECT_EQ(deepseek.encode("Hello", true), concat({{0}, deepseek.encode("Hello")}));
+  EXPECT_EQ(deepseek.bos_token(), "<｜begin▁of▁sentence｜>");  // an AddedToken dict in the config
+  EXPECT_EQ(deepseek.bos_id(), 0);
+  EXPECT_EQ(deepseek.eos_id(), 1);
+  EXPECT_EQ(deepseek.pad_id(), 1);
+  EXPECT_EQ(deepseek.vocab_size(), 128815);
+  EXPECT_NE(deepseek.chat_template().find("<｜Assistant｜>"), std::string::npos);
+  EXPECT_EQ(deepseek.encode("x<｜User｜>y"), concat({deepseek.encode("x"), {*deepseek.token_to_id("<｜User｜>")}, deepseek.encode("y")}));
 }
 
 TEST(Tokenizer, RejectsTextThatIsNotUtf8) {
-  const Tokenizer& llama = family_tokenizer("llama3_1");
+  TempModelDir dir("utf8");
+  const Tokenizer tok = load_json(dir, mini_tokenizer_json());
   try {
-    llama.encode(std::string("abc\xFF" "d"));
+    tok.encode(std::string("abc\xFF" "d"));
     FAIL() << "no error";
   } catch (const UserError& e) {
     EXPECT_STREQ(e.what(), "cannot tokenize text that is not valid UTF-8 (byte 3 of 5)");
@@ -143,17 +133,18 @@ TEST(Tokenizer, RejectsTextThatIsNotUtf8) {
 }
 
 TEST(Tokenizer, ConcurrentEncodeGivesTheSameIds) {
-  const Tokenizer& qwen = family_tokenizer("qwen3");
+  TempModelDir dir("threads");
+  const Tokenizer tok = load_json(dir, mini_tokenizer_json());
   const auto corpus = read_jsonl(source_path("tests/assets/tokenizer_corpus.jsonl"));
   std::vector<std::vector<int32_t>> expected;
-  for (const auto& row : corpus) expected.push_back(qwen.encode(row["text"].get<std::string>()));
+  for (const auto& row : corpus) expected.push_back(tok.encode(row["text"].get<std::string>()));
   std::vector<size_t> mismatches(4, 0);
   std::vector<std::thread> threads;
   for (size_t t = 0; t < mismatches.size(); ++t) {
     threads.emplace_back([&, t] {
       for (int round = 0; round < 3; ++round)
         for (size_t i = (t * 37) % corpus.size(), n = 0; n < corpus.size(); ++n, i = (i + 1) % corpus.size())
-          if (qwen.encode(corpus[i]["text"].get<std::string>()) != expected[i]) ++mismatches[t];
+          if (tok.encode(corpus[i]["text"].get<std::string>()) != expected[i]) ++mismatches[t];
     });
   }
   for (auto& th : threads) th.join();
@@ -193,6 +184,26 @@ TEST(Tokenizer, ConfigSpecialTokenFromTheVocabularyBecomesAnAddedToken) {
   EXPECT_EQ(tok.encode("bathe"), concat({tok.encode("ba"), {the}}));
 }
 
+TEST(Tokenizer, ConfigAddBosTokenReplacesTheTemplateEvenWhenNull) {
+  // As transformers' update_post_processor: setting add_bos_token/add_eos_token (even to null)
+  // replaces tokenizer.json's post-processor with [bos] $A [eos].
+  TempModelDir dir("add_bos");
+  nlohmann::json json = mini_tokenizer_json();
+  json["post_processor"] = {{"type", "TemplateProcessing"},
+                            {"single", {{{"SpecialToken", {{"id", "<|endoftext|>"}, {"type_id", 0}}}},
+                                        {{"Sequence", {{"id", "A"}, {"type_id", 0}}}}}},
+                            {"pair", nlohmann::json::array()},
+                            {"special_tokens", {{"<|endoftext|>", {{"id", "<|endoftext|>"}, {"ids", {3256}}, {"tokens", {"<|endoftext|>"}}}}}}};
+  const Tokenizer from_json = load_json(dir, json);
+  EXPECT_EQ(from_json.encode("hi", true), concat({{3256}, from_json.encode("hi")}));
+  dir.write("tokenizer_config.json", R"({"bos_token": "<|im_start|>", "eos_token": "<|im_end|>", "add_eos_token": true})");
+  const Tokenizer eos_only = Tokenizer::load(dir.str());
+  EXPECT_EQ(eos_only.encode("hi", true), concat({eos_only.encode("hi"), {3258}}));
+  dir.write("tokenizer_config.json", R"({"bos_token": "<|im_start|>", "add_bos_token": null})");
+  const Tokenizer nothing = Tokenizer::load(dir.str());
+  EXPECT_EQ(nothing.encode("hi", true), nothing.encode("hi"));
+}
+
 TEST(BpeModel, MergesByRankNotByPosition) {
   TempModelDir dir("ranks");
   // "abc": with "b c" ranked first the pair on the right merges first.
@@ -224,5 +235,5 @@ TEST(BpeModel, LongWordsMergeLikeShortOnes) {
   EXPECT_EQ(tok.encode(word.substr(0, 11)), (std::vector<int32_t>{5, 5, 3, 2}));
 }
 
-}  // namespace
+}  // namespace tokenizer_test
 }  // namespace distillery::text::testing

@@ -12,7 +12,7 @@
 #include "tests/unit/text/text_test_util.h"
 
 namespace distillery::text::testing {
-namespace {
+namespace tokenizer_variants_test {
 
 namespace fs = std::filesystem;
 
@@ -103,5 +103,5 @@ TEST_P(ComponentVariant, MatchesHuggingFaceOnEveryText) {
 INSTANTIATE_TEST_SUITE_P(Variants, ComponentVariant, ::testing::ValuesIn(variant_names()),
                          [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 
-}  // namespace
+}  // namespace tokenizer_variants_test
 }  // namespace distillery::text::testing

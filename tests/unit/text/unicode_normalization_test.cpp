@@ -7,7 +7,7 @@
 #include "tests/unit/text/text_test_util.h"
 
 namespace distillery::text::testing {
-namespace {
+namespace unicode_normalization_test {
 
 std::string normalized(UnicodeForm form, const std::string& text) {
   std::string out;
@@ -56,5 +56,5 @@ TEST(UnicodeNormalization, LeavesCodePointsTheReferenceDoesNotKnowAlone) {
   EXPECT_EQ(normalized(UnicodeForm::kNFD, marks), marks);
 }
 
-}  // namespace
+}  // namespace unicode_normalization_test
 }  // namespace distillery::text::testing
