@@ -8,7 +8,7 @@
 #include "algorithms/lora/merge.h"
 #include "data/synthetic.h"
 #include "data/text/tokenize_command.h"
-#include "parallel/communicator.h"
+#include "parallel/runtime.h"
 #include "trainer/error.h"
 #include "trainer/fs_util.h"
 #include "trainer/hf_model.h"
@@ -93,7 +93,7 @@ int cmd_train(const std::vector<std::string>& argv) {
     std::cout << dump_recipe(cfg);
     return 0;
   }
-  Trainer trainer(cfg, std::make_shared<parallel::LocalCommunicator>());
+  Trainer trainer(cfg, parallel::Runtime::get().world);
   auto r = trainer.run();
   return r.steps_done >= 0 ? 0 : 1;
 }
@@ -169,25 +169,39 @@ int cli_main(int argc, char** argv) {
   }
   const std::string cmd = args[0];
   std::vector<std::string> rest(args.begin() + 1, args.end());
+  // Under mpirun/srun every rank runs this; an error on any rank ends all of them (MPI_Abort), so
+  // a run never hangs in a collective that a dead rank will not join.
+  parallel::Runtime* runtime = nullptr;
   try {
-    if (cmd == "train") return cmd_train(rest);
-    if (cmd == "init-model") return cmd_init_model(rest);
-    if (cmd == "make-data") return cmd_make_data(rest);
-    if (cmd == "merge-lora") return cmd_merge_lora(rest);
-    if (cmd == "tokenize") return text::run_tokenize_command(rest, std::cin, std::cout);
-    if (cmd == "recipe-keys") {
-      std::cout << recipe_reference();
-      return 0;
-    }
-    std::cerr << "error: unknown command '" << cmd << "' (see distillery --help)\n";
-    return 2;
-  } catch (const UserError& e) {
+    runtime = &parallel::Runtime::init(&argc, &argv);
+  } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 2;
+  }
+  auto& rt = *runtime;
+  auto fail = [&rt](int code) {
+    if (rt.world_size > 1) rt.abort_all(code);
+    return code;
+  };
+  try {
+    int code = 2;
+    if (cmd == "train") code = cmd_train(rest);
+    else if (cmd == "init-model") code = cmd_init_model(rest);
+    else if (cmd == "make-data") code = cmd_make_data(rest);
+    else if (cmd == "merge-lora") code = cmd_merge_lora(rest);
+    else if (cmd == "tokenize") code = text::run_tokenize_command(rest, std::cin, std::cout);
+    else if (cmd == "recipe-keys") std::cout << recipe_reference(), code = 0;
+    else std::cerr << "error: unknown command '" << cmd << "' (see distillery --help)\n";
+    if (code != 0) return fail(code);
+    rt.finalize();
+    return 0;
+  } catch (const UserError& e) {
+    std::cerr << rt.rank_tag() << "error: " << e.what() << "\n";
+    return fail(2);
   } catch (const std::exception& e) {
     std::string what = e.what();
-    std::cerr << "internal error: " << what.substr(0, what.find('\n')) << "\n";
-    return 1;
+    std::cerr << rt.rank_tag() << "internal error: " << what.substr(0, what.find('\n')) << "\n";
+    return fail(1);
   }
 }
 

@@ -7,6 +7,8 @@
 #include "algorithms/lora/adapt.h"
 #include "algorithms/lora/peft_format.h"
 #include "algorithms/sft/sft.h"
+#include "parallel/grad_reducer.h"
+#include "parallel/mesh.h"
 #include "trainer/checkpoint.h"
 #include "trainer/error.h"
 #include "trainer/fs_util.h"
@@ -22,13 +24,15 @@ using Clock = std::chrono::steady_clock;
 Trainer::Trainer(RecipeConfig cfg, std::shared_ptr<parallel::Communicator> world)
     : cfg_(std::move(cfg)), world_(std::move(world)) {}
 
-std::unique_ptr<Algorithm> Trainer::make_algorithm(int64_t vocab_size) {
+std::unique_ptr<Algorithm> Trainer::make_algorithm(int64_t vocab_size, const parallel::Communicator& dp) {
   DIST_ASSERT(cfg_.algorithm == "sft", cfg_.algorithm);
-  return std::make_unique<Sft>(cfg_, vocab_size, world_->rank(), world_->size());
+  return std::make_unique<Sft>(cfg_, vocab_size, dp.rank(), dp.size());
 }
 
 TrainResult Trainer::run() {
   const bool lead = world_->rank() == 0;
+  parallel::Mesh mesh(world_, parallel::MeshConfig{});
+  const auto& dp = mesh.dp();
   const auto& tc = cfg_.trainer;
   const std::string& run_dir = tc.output_dir;
   if (lead) {
@@ -45,12 +49,18 @@ TrainResult Trainer::run() {
     lora = adapt_for_training(model, cfg_.lora, static_cast<uint64_t>(tc.seed));
     if (lead) std::cerr << "[distillery] " << lora_summary(model, *lora) << "\n";
   }
-  auto algorithm = make_algorithm(model->config().vocab_size);
+  auto algorithm = make_algorithm(model->config().vocab_size, *dp);
   std::vector<std::pair<std::string, torch::Tensor>> named;
   for (auto& np : model->named_parameters()) named.emplace_back(np.key(), np.value());
   AdamW optimizer(named, cfg_.optim);
   std::vector<torch::Tensor> trainable;
-  for (auto& s : optimizer.slots()) trainable.push_back(s.param);
+  parallel::NamedTensors trainable_named;
+  for (auto& s : optimizer.slots()) trainable.push_back(s.param), trainable_named.emplace_back(s.name, s.param);
+  // Every rank starts from rank 0's weights; gradients are summed over dp in buckets during backward.
+  parallel::broadcast_parameters(trainable_named, *dp, 0);
+  parallel::GradReducer reducer(trainable_named, dp, cfg_.parallel.bucket_mb);
+  const bool zero = cfg_.parallel.zero_stage >= 1 && dp->size() > 1;
+  if (zero) optimizer.shard(dp->rank(), dp->size());
 
   int64_t start_step = 0;
   std::optional<std::string> resume_from;
@@ -90,7 +100,7 @@ TrainResult Trainer::run() {
     model->train();
     if (!sums) return std::nullopt;
     auto t = torch::tensor({sums->loss_sum, static_cast<double>(sums->targets)}, torch::kFloat64);
-    world_->allreduce(t);
+    dp->allreduce(t);
     return t[0].item<double>() / std::max(1.0, t[1].item<double>());
   };
 
@@ -106,19 +116,33 @@ TrainResult Trainer::run() {
     optimizer.zero_grad();
     std::map<std::string, double> extra;
     double loss_sum = 0;
-    for (const auto& mb : data.micro) {
-      auto loss = algorithm->loss(model, mb, data.global_targets, extra);
+    for (size_t i = 0; i < data.micro.size(); ++i) {
+      reducer.begin_step(/*sync=*/i + 1 == data.micro.size());
+      auto loss = algorithm->loss(model, data.micro[i], data.global_targets, extra);
       loss.backward();
       loss_sum += loss.item<double>();
     }
     // Losses are normalized by the global target count, so gradients and losses are summed over ranks.
-    for (auto& p : trainable)
-      if (p.grad().defined()) world_->allreduce(p.mutable_grad());
-    auto reduced = torch::tensor({loss_sum}, torch::kFloat64);
-    world_->allreduce(reduced);
+    reducer.finish();
+    // The loss and the algorithm's metrics are per-micro-batch shares of step-wide means: sum them.
+    std::vector<double> sums{loss_sum};
+    for (const auto& kv : extra) sums.push_back(kv.second);
+    auto reduced = torch::tensor(sums, torch::kFloat64);
+    dp->allreduce(reduced);
+    {
+      size_t k = 1;
+      for (auto& kv : extra) kv.second = reduced[k++].item<double>();
+    }
     const double grad_norm = clip_grad_norm(trainable, cfg_.optim.max_grad_norm);
     const double lr = lr_at(cfg_.optim, step, tc.max_steps);
     optimizer.step(lr);
+    if (zero) {
+      torch::NoGradGuard no_grad;
+      for (auto& s : optimizer.slots()) {
+        auto t = s.param.detach();
+        dp->broadcast(t, s.owner);
+      }
+    }
 
     const double step_s = std::chrono::duration<double>(Clock::now() - ts).count();
     const double elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
@@ -127,7 +151,7 @@ TrainResult Trainer::run() {
     const double tps = data.global_tokens / std::max(step_s, 1e-9);
     const int64_t done = step + 1;
     result.steps_done = done;
-    result.last_loss = reduced.item<double>();
+    result.last_loss = reduced[0].item<double>();
     nlohmann::json rec = {{"step", done},     {"loss", result.last_loss}, {"lr", lr},
                           {"grad_norm", grad_norm}, {"tokens", data.global_tokens}, {"target_tokens", data.global_targets},
                           {"tokens_per_s", tps}, {"elapsed_s", elapsed}};

@@ -24,7 +24,7 @@ class Trainer {
   TrainResult run();
 
  private:
-  std::unique_ptr<Algorithm> make_algorithm(int64_t vocab_size);
+  std::unique_ptr<Algorithm> make_algorithm(int64_t vocab_size, const parallel::Communicator& dp);
   RecipeConfig cfg_;
   std::shared_ptr<parallel::Communicator> world_;
 };

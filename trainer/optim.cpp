@@ -33,7 +33,7 @@ void AdamW::step(double lr) {
   const double step_size = lr / bc1;
   const double bc2_sqrt = std::sqrt(bc2);
   for (auto& s : slots_) {
-    if (!s.param.grad().defined()) continue;
+    if (!owns(s) || !s.param.grad().defined()) continue;
     auto g = s.param.grad().to(torch::kFloat32);
     auto w = s.master.defined() ? s.master : s.param;
     // Same arithmetic and order as torch.optim.AdamW (single-tensor path).
@@ -53,9 +53,27 @@ void AdamW::zero_grad() {
   }
 }
 
+void AdamW::shard(int rank, int size) {
+  rank_ = rank;
+  // Largest first onto the least loaded rank: balanced, and the same on every rank.
+  std::vector<size_t> order(slots_.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return slots_[a].param.numel() > slots_[b].param.numel(); });
+  std::vector<int64_t> load(size, 0);
+  for (size_t i : order) {
+    const int r = static_cast<int>(std::min_element(load.begin(), load.end()) - load.begin());
+    slots_[i].owner = r;
+    load[r] += slots_[i].param.numel();
+  }
+  for (auto& s : slots_)
+    if (!owns(s)) s.exp_avg = s.exp_avg_sq = s.master = torch::Tensor();
+}
+
 std::vector<std::pair<std::string, torch::Tensor>> AdamW::state_tensors() const {
   std::vector<std::pair<std::string, torch::Tensor>> out;
   for (const auto& s : slots_) {
+    if (!owns(s)) continue;
     out.emplace_back(s.name + ".exp_avg", s.exp_avg);
     out.emplace_back(s.name + ".exp_avg_sq", s.exp_avg_sq);
     if (s.master.defined()) out.emplace_back(s.name + ".master", s.master);
@@ -72,6 +90,7 @@ void AdamW::load_state_tensors(const std::function<torch::Tensor(const std::stri
     dst.copy_(src);
   };
   for (auto& s : slots_) {
+    if (!owns(s)) continue;
     load(s.exp_avg, s.name + ".exp_avg");
     load(s.exp_avg_sq, s.name + ".exp_avg_sq");
     if (s.master.defined()) {

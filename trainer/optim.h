@@ -16,8 +16,9 @@ struct ParamSlot {
   std::string name;
   torch::Tensor param;   // the model's parameter (any dtype)
   torch::Tensor master;  // fp32 copy when param is not fp32, else undefined
-  torch::Tensor exp_avg, exp_avg_sq;  // fp32
+  torch::Tensor exp_avg, exp_avg_sq;  // fp32; undefined on ranks that do not own the slot
   bool decay = true;
+  int owner = 0;  // the dp rank that steps this parameter (ZeRO-1); 0 when unsharded
 };
 
 // Norms, biases and 1-d parameters get no weight decay (the usual LLM practice).
@@ -26,20 +27,27 @@ bool default_weight_decay(const std::string& name, const torch::Tensor& p);
 class AdamW {
  public:
   AdamW(const std::vector<std::pair<std::string, torch::Tensor>>& params, const OptimConfig& cfg);
-  // One update with learning rate `lr`; parameters without a gradient are skipped.
+  // One update with learning rate `lr` of the parameters this rank owns; parameters without a
+  // gradient are skipped.
   void step(double lr);
+  // ZeRO-1: give each slot an owner among `size` ranks (balanced by size, deterministic) and keep
+  // state only for the slots `rank` owns. After step(), each owner broadcasts its parameters.
+  void shard(int rank, int size);
+  bool owns(const ParamSlot& s) const { return s.owner == rank_; }
   void zero_grad();
   int64_t step_count() const { return step_; }
   std::vector<ParamSlot>& slots() { return slots_; }
 
-  // exp_avg/exp_avg_sq/master tensors by "<name>.exp_avg" etc., plus the step count.
+  // exp_avg/exp_avg_sq/master tensors of the owned slots by "<name>.exp_avg" etc.
   std::vector<std::pair<std::string, torch::Tensor>> state_tensors() const;
+  // Restores the owned slots' state (by parameter name, so any former sharding works).
   void load_state_tensors(const std::function<torch::Tensor(const std::string&)>& get, int64_t step);
 
  private:
   OptimConfig cfg_;
   std::vector<ParamSlot> slots_;
   int64_t step_ = 0;
+  int rank_ = 0;
 };
 
 // Global L2 norm of all gradients (fp32); scales them down to max_norm when above it (max_norm > 0).

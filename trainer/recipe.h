@@ -6,6 +6,7 @@
 
 #include "algorithms/lora/lora_config.h"
 #include "data/data_config.h"
+#include "parallel/parallel_config.h"
 #include "trainer/model_section.h"
 #include "trainer/optim_config.h"
 #include "trainer/trainer_config.h"
@@ -18,6 +19,7 @@ struct RecipeConfig {
   DataConfig data;
   OptimConfig optim;
   TrainerConfig trainer;
+  ParallelConfig parallel;
   LoraConfig lora;
 
   template <class V>
@@ -28,6 +30,7 @@ struct RecipeConfig {
     v.section("data", data, "training and evaluation data");
     v.section("optim", optim, "optimizer and learning-rate schedule");
     v.section("trainer", trainer, "the training loop");
+    v.section("parallel", parallel, "data parallelism over the ranks of mpirun / srun");
     v.section("lora", lora, "LoRA / DoRA adapters (PEFT's keys); off while r is 0 and no adapter is given");
   }
 };
