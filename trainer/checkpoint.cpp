@@ -32,29 +32,47 @@ std::vector<std::pair<int64_t, fs::path>> complete_checkpoints(const std::string
 
 }  // namespace
 
-std::string save_checkpoint(const CheckpointWrite& w, CausalLM& model, const AdamW& optimizer) {
+std::string save_checkpoint(const CheckpointWrite& w, CausalLM& model, const AdamW& optimizer,
+                            parallel::Communicator& dp) {
+  const bool lead = dp.rank() == 0;
   const fs::path root = fs::path(w.run_dir) / "checkpoints";
-  fs::create_directories(root);
   const std::string final_dir = (root / ("step-" + std::to_string(w.step))).string();
   const std::string tmp = (root / (".tmp-step-" + std::to_string(w.step))).string();
-  fs::remove_all(tmp);
-  if (w.write_weights)
-    w.write_weights(tmp);
-  else
-    write_hf_model_files(model, tmp, w.source_model_dir, w.dtype, w.max_shard_bytes);
   const fs::path state_dir = fs::path(tmp) / "trainer_state";
-  fs::create_directories(state_dir);
-  auto tensors = optimizer.state_tensors();
-  tensors.emplace_back("rng.cpu", at::detail::getDefaultCPUGenerator().get_state());
-  save_safetensors((state_dir / "optimizer.safetensors").string(), tensors);
-  nlohmann::json state = {{"step", w.step}, {"optimizer_step", optimizer.step_count()},
-                          {"algorithm", w.algorithm_state}, {"format", "distillery-trainer-state-v1"}};
-  write_json_file((state_dir / "state.json").string(), state);
-  fsync_dir(state_dir.string());
-  commit_dir(tmp, final_dir);
-
-  auto all = complete_checkpoints(w.run_dir);
-  for (size_t i = 0; i + static_cast<size_t>(w.keep_last) < all.size(); ++i) fs::remove_all(all[i].second);
+  if (lead) {
+    fs::remove_all(tmp);
+    fs::create_directories(state_dir);
+  }
+  dp.barrier();
+  // Optimizer state: one file when every rank holds all of it, else one shard per rank.
+  if (w.sharded_optimizer || lead) {
+    auto tensors = optimizer.state_tensors();
+    if (lead) tensors.emplace_back("rng.cpu", at::detail::getDefaultCPUGenerator().get_state());
+    char name[96];
+    if (w.sharded_optimizer)
+      std::snprintf(name, sizeof(name), "optimizer-%05d-of-%05d.safetensors", dp.rank() + 1, dp.size());
+    else
+      std::snprintf(name, sizeof(name), "optimizer.safetensors");
+    save_safetensors((state_dir / name).string(), tensors);
+  }
+  dp.barrier();
+  if (lead) {
+    if (w.write_weights)
+      w.write_weights(tmp);
+    else
+      write_hf_model_files(model, tmp, w.source_model_dir, w.dtype, w.max_shard_bytes);
+    nlohmann::json state = {{"step", w.step},
+                            {"optimizer_step", optimizer.step_count()},
+                            {"optimizer_shards", w.sharded_optimizer ? dp.size() : 1},
+                            {"algorithm", w.algorithm_state},
+                            {"format", "distillery-trainer-state-v1"}};
+    write_json_file((state_dir / "state.json").string(), state);
+    fsync_dir(state_dir.string());
+    commit_dir(tmp, final_dir);
+    auto all = complete_checkpoints(w.run_dir);
+    for (size_t i = 0; i + static_cast<size_t>(w.keep_last) < all.size(); ++i) fs::remove_all(all[i].second);
+  }
+  dp.barrier();
   return final_dir;
 }
 
@@ -73,16 +91,31 @@ CheckpointRead load_checkpoint(const std::string& dir, CausalLM& model, AdamW& o
     load_weights(dir);
   else
     load_hf_weights(model, dir);
-  SafetensorsFile opt((state_dir / "optimizer.safetensors").string());
+  // State is keyed by parameter name, so shards written by any number of ranks serve any other.
+  std::vector<std::unique_ptr<SafetensorsFile>> files;
+  for (const auto& e : fs::directory_iterator(state_dir)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind("optimizer", 0) == 0 && e.path().extension() == ".safetensors")
+      files.push_back(std::make_unique<SafetensorsFile>(e.path().string()));
+  }
+  const int64_t shards = state.value("optimizer_shards", int64_t{1});
+  DIST_CHECK(static_cast<int64_t>(files.size()) == shards, state_dir.string(), ": expected ", shards,
+             " optimizer file(s), found ", files.size());
+  auto find = [&](const std::string& name) -> const SafetensorsFile* {
+    for (const auto& f : files)
+      if (f->contains(name)) return f.get();
+    return nullptr;
+  };
   auto get = [&](const std::string& name) {
-    DIST_CHECK(opt.contains(name), opt.path(), ": missing optimizer tensor '", name,
+    const SafetensorsFile* f = find(name);
+    DIST_CHECK(f, state_dir.string(), ": missing optimizer tensor '", name,
                "' (was the checkpoint written for another model or adapter?)");
-    return opt.view(name);
+    return f->view(name);
   };
   optimizer.load_state_tensors(get, state.at("optimizer_step").get<int64_t>());
-  if (opt.contains("rng.cpu")) {
+  if (const SafetensorsFile* f = find("rng.cpu")) {
     at::Generator gen = at::detail::getDefaultCPUGenerator();  // a handle sharing the default generator
-    gen.set_state(opt.view("rng.cpu").clone());
+    gen.set_state(f->view("rng.cpu").clone());
   }
   CheckpointRead r;
   r.step = state.at("step").get<int64_t>();

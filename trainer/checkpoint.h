@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "parallel/communicator.h"
 #include "trainer/optim.h"
 #include "trainer/transformer.h"
 
@@ -24,10 +25,14 @@ struct CheckpointWrite {
   int64_t keep_last = 2;
   // Writes the trained weights into the checkpoint dir; unset: the whole model as a HF model dir.
   std::function<void(const std::string& dir)> write_weights;
+  // ZeRO-1: each rank writes its own optimizer-0000r-of-0000n.safetensors.
+  bool sharded_optimizer = false;
 };
 
-// Returns the checkpoint's directory.
-std::string save_checkpoint(const CheckpointWrite& w, CausalLM& model, const AdamW& optimizer);
+// Collective over `dp`: every rank calls it; rank 0 writes the weights and state, each rank its
+// optimizer shard when sharded. Returns the checkpoint's directory.
+std::string save_checkpoint(const CheckpointWrite& w, CausalLM& model, const AdamW& optimizer,
+                            parallel::Communicator& dp);
 
 // The newest complete checkpoints/step-N under run_dir.
 std::optional<std::string> latest_checkpoint(const std::string& run_dir);

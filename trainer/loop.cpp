@@ -83,16 +83,14 @@ TrainResult Trainer::run() {
   ckpt.dtype = dtype;
   ckpt.max_shard_bytes = tc.max_shard_size_mb * (int64_t{1} << 20);
   ckpt.keep_last = tc.keep_last;
+  ckpt.sharded_optimizer = zero;
   if (lora)
     ckpt.write_weights = [&](const std::string& dir) { write_peft_adapter_files(model, *lora, dir, cfg_.model.path); };
   auto save = [&](int64_t step) {
     ckpt.step = step;
     ckpt.algorithm_state = algorithm->state();
-    if (lead) {
-      const std::string dir = save_checkpoint(ckpt, model, optimizer);
-      std::cerr << "[distillery] saved " << dir << "\n";
-    }
-    world_->barrier();
+    const std::string dir = save_checkpoint(ckpt, model, optimizer, *dp);
+    if (lead) std::cerr << "[distillery] saved " << dir << "\n";
   };
   auto evaluate = [&]() -> std::optional<double> {
     model->eval();

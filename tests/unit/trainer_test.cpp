@@ -5,6 +5,7 @@
 
 #include "data/synthetic.h"
 #include "test_util.h"
+#include "tiny_run.h"
 #include "trainer/checkpoint.h"
 #include "trainer/fs_util.h"
 #include "trainer/hf_model.h"
@@ -18,43 +19,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// A tiny byte-level qwen2 model and an arithmetic data set in `dir`; returns a recipe for them.
 RecipeConfig make_run(const TempDir& dir, const std::string& run_name) {
-  if (!fs::exists(dir / "model")) {
-    auto j = tiny_config("qwen2");
-    j["vocab_size"] = 256;
-    CausalLM m(TransformerConfig::from_json(j, "c"));
-    m->init_weights(11);
-    save_hf_model(m, dir / "model", "", torch::kFloat32, int64_t{1} << 30);
-    std::string text;
-    for (const auto& r : make_task("arithmetic", 64, 2, 3)) {
-      nlohmann::json ids = nlohmann::json::array(), labels = nlohmann::json::array();
-      for (unsigned char c : r.prompt) ids.push_back(c), labels.push_back(-100);
-      for (unsigned char c : r.completion + "\n") ids.push_back(c), labels.push_back(c);
-      text += nlohmann::json({{"input_ids", ids}, {"labels", labels}}).dump() + "\n";
-    }
-    write_text_file(dir / "train.jsonl", text);
-  }
-  RecipeConfig cfg;
-  cfg.model.path = dir / "model";
-  cfg.data.train = dir / "train.jsonl";
-  cfg.data.max_seq_len = 48;
-  cfg.optim.lr = 3e-3;
-  cfg.optim.warmup_steps = 2;
-  cfg.trainer.output_dir = dir / run_name;
-  cfg.trainer.max_steps = 6;
-  cfg.trainer.micro_batch_size = 2;
-  cfg.trainer.grad_accum_steps = 2;
-  cfg.trainer.resume = "none";
-  return cfg;
+  if (!fs::exists(dir / "model")) distillery::testing::write_tiny_sft_inputs(dir.str());
+  return distillery::testing::tiny_sft_recipe(dir.str(), run_name);
 }
 
-std::vector<double> losses(const std::string& run_dir) {
-  std::vector<double> out;
-  std::ifstream in(run_dir + "/metrics.jsonl");
-  for (std::string line; std::getline(in, line);) out.push_back(nlohmann::json::parse(line)["loss"].get<double>());
-  return out;
-}
+std::vector<double> losses(const std::string& run_dir) { return distillery::testing::metric_column(run_dir); }
 
 TrainResult train(const RecipeConfig& cfg) {
   Trainer t(cfg, std::make_shared<parallel::LocalCommunicator>());
