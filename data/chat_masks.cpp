@@ -1,5 +1,7 @@
 #include "data/chat_masks.h"
 
+#include "data/text/chat_context.h"
+
 #include "trainer/error.h"
 #include "trainer/losses.h"
 
@@ -30,14 +32,9 @@ std::string final_content(const nlohmann::ordered_json& msg) {
 
 nlohmann::ordered_json chat_context(const text::Tokenizer& tok, const nlohmann::ordered_json& messages,
                                     bool add_generation_prompt, const ChatOptions& opts) {
-  nlohmann::ordered_json ctx;
-  ctx["messages"] = messages;
-  ctx["bos_token"] = tok.bos_token();
-  ctx["eos_token"] = tok.eos_token();
-  ctx["pad_token"] = tok.pad_token();
-  ctx["add_generation_prompt"] = add_generation_prompt;
-  if (opts.enable_thinking != "default") ctx["enable_thinking"] = opts.enable_thinking == "true";
-  return ctx;
+  std::optional<bool> thinking;
+  if (opts.enable_thinking != "default") thinking = opts.enable_thinking == "true";
+  return text::chat_template_context(tok, messages, add_generation_prompt, thinking);
 }
 
 ChatRendering render_chat(const text::ChatTemplate& tmpl, const text::Tokenizer& tok,

@@ -5,6 +5,21 @@
 namespace distillery {
 namespace {
 
+struct ChunkLoss {
+  torch::Tensor logits;  // [c, V] fp32
+  torch::Tensor lse;     // [c]
+  torch::Tensor loss;    // 0-dim: sum of the chunk's token losses
+};
+
+// logits = h @ w32^T in fp32 and the chunk's summed cross-entropy.
+ChunkLoss chunk_loss(const torch::Tensor& h, const torch::Tensor& w32, const torch::Tensor& t) {
+  ChunkLoss c;
+  c.logits = torch::matmul(h.to(torch::kFloat32), w32.t());           // [c, V]
+  c.lse = torch::logsumexp(c.logits, -1);                              // [c]
+  c.loss = (c.lse - c.logits.gather(1, t.unsqueeze(1)).squeeze(1)).sum();
+  return c;
+}
+
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
@@ -23,13 +38,11 @@ class FusedLinearCrossEntropy : public torch::autograd::Function<FusedLinearCros
       const int64_t len = std::min(chunk, n - s);
       auto h = hidden.narrow(0, s, len).to(torch::kFloat32);         // [c, H]
       auto t = targets.narrow(0, s, len);                             // [c]
-      auto logits = torch::matmul(h, w32.t());                       // [c, V] fp32
-      auto lse = torch::logsumexp(logits, -1);                       // [c]
-      auto picked = logits.gather(1, t.unsqueeze(1)).squeeze(1);     // [c]
-      total += (lse - picked).sum();
+      ChunkLoss c = chunk_loss(h, w32, t);
+      total += c.loss;
       if (grad_h || grad_w) {
         // d(sum CE)/d logits = softmax - onehot(target)
-        auto g = logits.sub_(lse.unsqueeze(1)).exp_();
+        auto g = c.logits.sub_(c.lse.unsqueeze(1)).exp_();
         g.scatter_add_(1, t.unsqueeze(1), -torch::ones({len, 1}, g.options()));
         if (grad_h) dh.narrow(0, s, len).copy_(torch::matmul(g, w32));
         if (grad_w) dw.addmm_(g.t(), h);
@@ -56,11 +69,10 @@ torch::Tensor fused_linear_cross_entropy_sum(const torch::Tensor& hidden, const 
   if (hidden.size(0) == 0) return (hidden.sum() * 0 + weight.sum() * 0).to(torch::kFloat32);
   if (!torch::GradMode::is_enabled()) {
     torch::Tensor total = torch::zeros({}, torch::kFloat32);
+    const auto w32 = weight.to(torch::kFloat32);
     for (int64_t s = 0; s < hidden.size(0); s += chunk_tokens) {
       const int64_t len = std::min(chunk_tokens, hidden.size(0) - s);
-      auto logits = torch::matmul(hidden.narrow(0, s, len).to(torch::kFloat32), weight.to(torch::kFloat32).t());
-      auto t = targets.narrow(0, s, len);
-      total += (torch::logsumexp(logits, -1) - logits.gather(1, t.unsqueeze(1)).squeeze(1)).sum();
+      total += chunk_loss(hidden.narrow(0, s, len), w32, targets.narrow(0, s, len)).loss;
     }
     return total;
   }

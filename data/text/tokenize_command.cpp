@@ -8,6 +8,7 @@
 
 #include <memory>
 
+#include "data/text/chat_context.h"
 #include "data/text/chat_template.h"
 #include "data/text/tokenizer.h"
 #include "trainer/error.h"
@@ -89,17 +90,17 @@ void append_chat_line(const Tokenizer& tok, const ChatTemplate& tmpl, const std:
   const nlohmann::ordered_json row = parse_line(line, number);
   DIST_CHECK(row.is_object() && row.contains("messages") && row["messages"].is_array(), "<stdin>:", number,
              ": expected an object {\"messages\": [...]}");
-  nlohmann::ordered_json ctx;
-  ctx["messages"] = row["messages"];
-  ctx["bos_token"] = tok.bos_token();
-  ctx["eos_token"] = tok.eos_token();
-  ctx["pad_token"] = tok.pad_token();
-  ctx["add_generation_prompt"] = false;
+  bool add_generation_prompt = false;
   if (row.contains("add_generation_prompt")) {
     DIST_CHECK(row["add_generation_prompt"].is_boolean(), "<stdin>:", number, ": add_generation_prompt must be a bool");
-    ctx["add_generation_prompt"] = row["add_generation_prompt"];
+    add_generation_prompt = row["add_generation_prompt"].get<bool>();
   }
-  if (row.contains("enable_thinking")) ctx["enable_thinking"] = row["enable_thinking"];
+  std::optional<bool> thinking;
+  if (row.contains("enable_thinking")) {
+    DIST_CHECK(row["enable_thinking"].is_boolean(), "<stdin>:", number, ": enable_thinking must be a bool");
+    thinking = row["enable_thinking"].get<bool>();
+  }
+  const auto ctx = chat_template_context(tok, row["messages"], add_generation_prompt, thinking);
   std::string text;
   try {
     text = tmpl.render(ctx);

@@ -140,3 +140,36 @@ TEST(DataParallelTraining, ResumeOnMoreRanksReshardsTheOptimizer) {
 
 }  // namespace
 }  // namespace distillery
+
+namespace distillery {
+namespace {
+
+TEST(DataParallelTraining, LoraWithZeroOneMatchesOneRank) {
+  // Only the adapters are trainable, so only they are broadcast, reduced and sharded.
+  auto& rt = parallel::Runtime::get();
+  const std::string dir = shared_dir("lora");
+  auto with_lora = [](RecipeConfig cfg) {
+    cfg.lora.r = 4;
+    cfg.lora.use_dora = true;
+    cfg.lora.target_modules = {"all-linear"};
+    cfg.optim.lr = 1e-2;
+    return cfg;
+  };
+  if (rt.world_rank == 0)
+    Trainer(with_lora(recipe_for(dir, "reference", 1)), std::make_shared<parallel::LocalCommunicator>()).run();
+  rt.world->barrier();
+  auto cfg = with_lora(recipe_for(dir, "dp", rt.world_size));
+  cfg.parallel.zero_stage = 1;
+  Trainer(cfg, rt.world).run();
+  rt.world->barrier();
+  if (rt.world_rank == 0) {
+    const auto la = testing::metric_column(dir + "/reference"), lb = testing::metric_column(dir + "/dp");
+    ASSERT_EQ(la.size(), lb.size());
+    for (size_t i = 0; i < la.size(); ++i) EXPECT_NEAR(la[i], lb[i], 1e-5) << "step " << i + 1;
+    EXPECT_LT(la.back(), la.front());
+    EXPECT_TRUE(fs::exists(dir + "/dp/final/adapter_model.safetensors"));
+  }
+}
+
+}  // namespace
+}  // namespace distillery

