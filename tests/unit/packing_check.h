@@ -1,0 +1,25 @@
+// The packed-sequence property every model family must have: two documents packed into one row
+// (positions restarting, doc ids separating them) give the hidden states of each run alone.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include "trainer/transformer.h"
+
+namespace distillery::testing {
+
+inline void expect_packed_row_equals_documents_run_separately(CausalLM& m) {
+  torch::NoGradGuard g;
+  auto a = torch::tensor({{5, 7, 9, 11, 13, 2, 3}}, torch::kInt64);
+  auto b = torch::tensor({{21, 22, 23, 24, 25, 26}}, torch::kInt64);
+  auto ha = m->forward({a, {}, {}});
+  auto hb = m->forward({b, {}, {}});
+  auto packed = torch::cat({a, b}, 1);
+  auto pos = torch::cat({torch::arange(7), torch::arange(6)}).unsqueeze(0);
+  auto doc = torch::cat({torch::zeros(7, torch::kInt64), torch::ones(6, torch::kInt64)}).unsqueeze(0);
+  auto hp = m->forward({packed, pos, doc});
+  EXPECT_TRUE(torch::allclose(hp.narrow(1, 0, 7), ha, 1e-5, 1e-5));
+  EXPECT_TRUE(torch::allclose(hp.narrow(1, 7, 6), hb, 1e-5, 1e-5));
+}
+
+}  // namespace distillery::testing
