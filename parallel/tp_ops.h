@@ -1,0 +1,20 @@
+// The autograd-aware collectives tensor parallelism is built from (Megatron's f and g):
+//   copy_to_tp      forward: identity           backward: sum of the gradient over the tp group
+//   reduce_from_tp  forward: sum over tp group  backward: identity
+// A column-parallel layer feeds its input through copy_to_tp (each rank's share of the input
+// gradient is partial), a row-parallel layer sums its partial outputs with reduce_from_tp.
+// With a group of size 1 both return their input unchanged and record nothing.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <memory>
+
+#include "parallel/communicator.h"
+
+namespace distillery::parallel {
+
+torch::Tensor copy_to_tp(const torch::Tensor& x, const std::shared_ptr<Communicator>& tp);
+torch::Tensor reduce_from_tp(const torch::Tensor& x, const std::shared_ptr<Communicator>& tp);
+
+}  // namespace distillery::parallel
