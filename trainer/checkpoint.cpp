@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <regex>
 
+#include "parallel/model_shards.h"
 #include "trainer/error.h"
 #include "trainer/fs_util.h"
 #include "trainer/hf_model.h"
@@ -33,8 +34,9 @@ std::vector<std::pair<int64_t, fs::path>> complete_checkpoints(const std::string
 }  // namespace
 
 std::string save_checkpoint(const CheckpointWrite& w, CausalLM& model, const AdamW& optimizer,
-                            parallel::Communicator& dp) {
-  const bool lead = dp.rank() == 0;
+                            const parallel::Mesh& mesh) {
+  auto& world = *mesh.world();
+  const bool lead = world.rank() == 0;
   const fs::path root = fs::path(w.run_dir) / "checkpoints";
   const std::string final_dir = (root / ("step-" + std::to_string(w.step))).string();
   const std::string tmp = (root / (".tmp-step-" + std::to_string(w.step))).string();
@@ -43,27 +45,39 @@ std::string save_checkpoint(const CheckpointWrite& w, CausalLM& model, const Ada
     fs::remove_all(tmp);
     fs::create_directories(state_dir);
   }
-  dp.barrier();
-  // Optimizer state: one file when every rank holds all of it, else one shard per rank.
-  if (w.sharded_optimizer || lead) {
+  world.barrier();
+  // Optimizer state: one file when every dp rank holds all of it, else one shard per dp rank; whole
+  // tensors either way (gathered over tp and ep, keyed by parameter name).
+  {
+    const bool writer = w.sharded_optimizer ? mesh.tp_rank() == 0 : lead;
     auto tensors = optimizer.state_tensors();
-    if (lead) tensors.emplace_back("rng.cpu", at::detail::getDefaultCPUGenerator().get_state());
-    char name[96];
-    if (w.sharded_optimizer)
-      std::snprintf(name, sizeof(name), "optimizer-%05d-of-%05d.safetensors", dp.rank() + 1, dp.size());
-    else
-      std::snprintf(name, sizeof(name), "optimizer.safetensors");
-    save_safetensors((state_dir / name).string(), tensors);
+    if (mesh.tp_size() > 1 || mesh.ep_size() > 1) {
+      const auto shards = parallel::tp_shard_map(*model);
+      const auto& mc = model->config();
+      const int64_t per_rank = mc.moe.enabled() ? mc.moe.num_experts / mesh.ep_size() : 0;
+      tensors = parallel::gather_full(
+          tensors, [&](const std::string& n) { return parallel::shard_of(shards, n); }, model->parallel(), per_rank,
+          writer);
+    }
+    if (writer) {
+      if (lead) tensors.emplace_back("rng.cpu", at::detail::getDefaultCPUGenerator().get_state());
+      char name[96];
+      if (w.sharded_optimizer)
+        std::snprintf(name, sizeof(name), "optimizer-%05d-of-%05d.safetensors", mesh.dp_rank() + 1, mesh.dp_size());
+      else
+        std::snprintf(name, sizeof(name), "optimizer.safetensors");
+      save_safetensors((state_dir / name).string(), tensors);
+    }
   }
-  dp.barrier();
+  if (w.write_weights)
+    w.write_weights(tmp, lead);
+  else
+    write_hf_model_files(model, tmp, w.source_model_dir, w.dtype, w.max_shard_bytes, lead);
+  world.barrier();
   if (lead) {
-    if (w.write_weights)
-      w.write_weights(tmp);
-    else
-      write_hf_model_files(model, tmp, w.source_model_dir, w.dtype, w.max_shard_bytes);
     nlohmann::json state = {{"step", w.step},
                             {"optimizer_step", optimizer.step_count()},
-                            {"optimizer_shards", w.sharded_optimizer ? dp.size() : 1},
+                            {"optimizer_shards", w.sharded_optimizer ? mesh.dp_size() : 1},
                             {"algorithm", w.algorithm_state},
                             {"format", "distillery-trainer-state-v1"}};
     write_json_file((state_dir / "state.json").string(), state);
@@ -72,7 +86,7 @@ std::string save_checkpoint(const CheckpointWrite& w, CausalLM& model, const Ada
     auto all = complete_checkpoints(w.run_dir);
     for (size_t i = 0; i + static_cast<size_t>(w.keep_last) < all.size(); ++i) fs::remove_all(all[i].second);
   }
-  dp.barrier();
+  world.barrier();
   return final_dir;
 }
 
@@ -106,11 +120,15 @@ CheckpointRead load_checkpoint(const std::string& dir, CausalLM& model, AdamW& o
       if (f->contains(name)) return f.get();
     return nullptr;
   };
+  const auto placement = parallel::tp_shard_map(*model);
   auto get = [&](const std::string& name) {
     const SafetensorsFile* f = find(name);
     DIST_CHECK(f, state_dir.string(), ": missing optimizer tensor '", name,
                "' (was the checkpoint written for another model or adapter?)");
-    return f->view(name);
+    const parallel::TpShard s = parallel::shard_of(placement, name);
+    auto full = f->view(name);
+    if (s.sharded() && full.dim() > s.dim && full.size(s.dim) % s.parts == 0) return parallel::local_slice(full, s);
+    return full;  // a shape mismatch is reported by the optimizer with both shapes
   };
   optimizer.load_state_tensors(get, state.at("optimizer_step").get<int64_t>());
   if (const SafetensorsFile* f = find("rng.cpu")) {

@@ -9,7 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "parallel/communicator.h"
+#include "parallel/mesh.h"
 #include "trainer/optim.h"
 #include "trainer/transformer.h"
 
@@ -24,15 +24,18 @@ struct CheckpointWrite {
   int64_t max_shard_bytes = int64_t{5} << 30;
   int64_t keep_last = 2;
   // Writes the trained weights into the checkpoint dir; unset: the whole model as a HF model dir.
-  std::function<void(const std::string& dir)> write_weights;
-  // ZeRO-1: each rank writes its own optimizer-0000r-of-0000n.safetensors.
+  // Called on every rank (sharded models gather their tensors); the rank given write=true writes.
+  std::function<void(const std::string& dir, bool write)> write_weights;
+  // ZeRO-1: each dp rank writes its own optimizer-0000r-of-0000n.safetensors.
   bool sharded_optimizer = false;
 };
 
-// Collective over `dp`: every rank calls it; rank 0 writes the weights and state, each rank its
-// optimizer shard when sharded. Returns the checkpoint's directory.
+// Collective over the world of `mesh`: every rank calls it. Weights and optimizer state are written
+// as whole tensors (tp slices and ep experts gathered), so any layout can resume from them: world
+// rank 0 writes the weights and state, and the optimizer file, or, when sharded, tp rank 0 of each
+// dp rank its shard. Returns the checkpoint's directory.
 std::string save_checkpoint(const CheckpointWrite& w, CausalLM& model, const AdamW& optimizer,
-                            parallel::Communicator& dp);
+                            const parallel::Mesh& mesh);
 
 // The newest complete checkpoints/step-N under run_dir.
 std::optional<std::string> latest_checkpoint(const std::string& run_dir);
@@ -42,7 +45,8 @@ struct CheckpointRead {
   nlohmann::json algorithm_state;
 };
 
-// Loads weights, optimizer state and RNG from `dir`; shapes are checked tensor by tensor. `load_weights`
+// Loads weights, optimizer state and RNG from `dir` (this rank's slices of them); shapes are checked
+// tensor by tensor. `load_weights`
 // reads the trained weights from the dir (the counterpart of CheckpointWrite::write_weights); unset:
 // the whole model from a HF model dir.
 CheckpointRead load_checkpoint(const std::string& dir, CausalLM& model, AdamW& optimizer,

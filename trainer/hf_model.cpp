@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <set>
 
+#include "parallel/model_shards.h"
 #include "trainer/error.h"
 #include "trainer/fs_util.h"
 #include "trainer/safetensors.h"
@@ -57,23 +58,68 @@ std::vector<std::pair<std::string, torch::Tensor>> hf_named_tensors(CausalLM& mo
   return out;
 }
 
+void check_parallel_layout(const TransformerConfig& c, int tp, int ep, const std::string& where) {
+  std::vector<std::string> problems;
+  auto need = [&](bool ok, const std::string& what) {
+    if (!ok) problems.push_back(what);
+  };
+  const std::string t = "parallel.tp=" + std::to_string(tp), e = "parallel.ep=" + std::to_string(ep);
+  if (tp > 1) {
+    need(c.num_attention_heads % tp == 0,
+         t + " does not divide num_attention_heads " + std::to_string(c.num_attention_heads));
+    if (!c.mla.enabled)
+      need(c.num_key_value_heads % tp == 0 || tp % c.num_key_value_heads == 0,
+           t + " and num_key_value_heads " + std::to_string(c.num_key_value_heads) +
+               ": one must divide the other (key/value heads are split, or replicated when tp is larger)");
+    need(c.vocab_size % tp == 0, t + " does not divide vocab_size " + std::to_string(c.vocab_size));
+    need(c.intermediate_size % tp == 0 || (c.moe.enabled() && c.moe.num_sparse_layers() == c.num_hidden_layers),
+         t + " does not divide intermediate_size " + std::to_string(c.intermediate_size));
+    if (c.moe.enabled()) {
+      need(c.moe.moe_intermediate_size % tp == 0,
+           t + " does not divide moe_intermediate_size " + std::to_string(c.moe.moe_intermediate_size));
+      need(c.moe.shared_intermediate_size % tp == 0,
+           t + " does not divide the shared expert width " + std::to_string(c.moe.shared_intermediate_size));
+    }
+  }
+  if (ep > 1) {
+    need(c.moe.enabled(), e + " needs a mixture-of-experts model; model_type " + c.model_type + " has no experts");
+    if (c.moe.enabled())
+      need(c.moe.num_experts % ep == 0, e + " does not divide the " + std::to_string(c.moe.num_experts) + " routed experts");
+  }
+  if (problems.empty()) return;
+  std::string joined;
+  for (const auto& p : problems) joined += (joined.empty() ? "" : "; ") + p;
+  DIST_FAIL(where, ": cannot split this model: ", joined);
+}
+
 void load_hf_weights(CausalLM& model, const std::string& dir) {
   auto set = SafetensorsSet::open_dir(dir);
   torch::NoGradGuard no_grad;
+  const auto shards = parallel::tp_shard_map(*model);
   std::set<std::string> used;
+  std::map<std::string, std::string> expert_example;  // expert block -> one local tensor name of it
   for (auto& np : hf_named_tensors(model)) {
     const std::string& name = np.first;
     auto& p = np.second;
     DIST_CHECK(set.contains(name), set.describe(), ": missing tensor '", name, "' (model_type ",
                model->config().model_type, ")");
     const auto& e = set.entry(name);
-    DIST_CHECK(e.shape == p.sizes().vec(), set.describe(), ": tensor '", name, "' has shape ",
-               c10::IntArrayRef(e.shape), ", expected ", p.sizes(), " from config.json");
-    p.copy_(set.load(name, p.scalar_type()));
+    const parallel::TpShard s = parallel::shard_of(shards, name);
+    const auto expected = parallel::full_shape(p, s);
+    DIST_CHECK(e.shape == expected, set.describe(), ": tensor '", name, "' has shape ", c10::IntArrayRef(e.shape),
+               ", expected ", c10::IntArrayRef(expected), " from config.json");
+    p.copy_(parallel::local_slice(set.view(name), s).to(p.scalar_type()));
     used.insert(name);
   }
   for (const auto& name : set.names()) {
     if (used.count(name)) continue;
+    // Experts held by other ep ranks: the same tensor of an expert this rank holds is expected.
+    const auto en = parallel::parse_expert_name(name);
+    if (en.expert >= 0 && model->parallel().ep_size() > 1 && en.expert < model->config().moe.num_experts) {
+      const auto& experts = model->config().moe.num_experts;
+      const int64_t per_rank = experts / model->parallel().ep_size(), first = model->parallel().ep_rank() * per_rank;
+      if (used.count(en.with_expert(name, first))) continue;
+    }
     // Tied checkpoints sometimes still carry lm_head; old ones carry rotary tables. Both are derived.
     if (name == "lm_head.weight" && model->config().tie_word_embeddings) continue;
     if (name.find("rotary_emb.inv_freq") != std::string::npos) continue;
@@ -82,26 +128,35 @@ void load_hf_weights(CausalLM& model, const std::string& dir) {
   }
 }
 
-CausalLM load_hf_model(const std::string& dir, torch::Dtype dtype) {
-  CausalLM model(TransformerConfig::load(dir));
+CausalLM load_hf_model(const std::string& dir, torch::Dtype dtype, const parallel::ModelParallel& mp) {
+  auto cfg = TransformerConfig::load(dir);
+  check_parallel_layout(cfg, mp.tp_size(), mp.ep_size(), (fs::path(dir) / "config.json").string());
+  CausalLM model(std::move(cfg), mp);
   load_hf_weights(model, dir);
   model->to(dtype);
   return model;
 }
 
-std::vector<std::pair<std::string, torch::Tensor>> hf_state_dict(CausalLM& model, torch::Dtype dtype) {
+std::vector<std::pair<std::string, torch::Tensor>> hf_state_dict(CausalLM& model, torch::Dtype dtype, bool keep) {
   std::vector<std::pair<std::string, torch::Tensor>> out;
   for (auto& np : hf_named_tensors(model)) out.emplace_back(np.first, np.second.detach().to(dtype));
-  return out;
+  const auto& mp = model->parallel();
+  if (mp.tp_size() == 1 && mp.ep_size() == 1) return keep ? out : decltype(out){};
+  const auto shards = parallel::tp_shard_map(*model);
+  const int64_t per_rank = model->config().moe.enabled() ? model->config().moe.num_experts / mp.ep_size() : 0;
+  return parallel::gather_full(
+      out, [&](const std::string& n) { return parallel::shard_of(shards, n); }, mp, per_rank, keep);
 }
 
 void write_hf_model_files(CausalLM& model, const std::string& dir, const std::string& source_dir,
-                          torch::Dtype dtype, int64_t max_shard_bytes) {
+                          torch::Dtype dtype, int64_t max_shard_bytes, bool write) {
+  auto tensors = hf_state_dict(model, dtype, write);
+  if (!write) return;
   fs::create_directories(dir);
   nlohmann::json cfg = model->config().raw;
   cfg["torch_dtype"] = hf_dtype_name(dtype);
   write_json_file((fs::path(dir) / "config.json").string(), cfg);
-  save_safetensors_dir(dir, hf_state_dict(model, dtype), max_shard_bytes);
+  save_safetensors_dir(dir, tensors, max_shard_bytes);
   if (!source_dir.empty())
     for (const auto& f : hf_side_files()) {
       const fs::path src = fs::path(source_dir) / f;
@@ -110,11 +165,11 @@ void write_hf_model_files(CausalLM& model, const std::string& dir, const std::st
 }
 
 void save_hf_model(CausalLM& model, const std::string& out_dir, const std::string& source_dir,
-                   torch::Dtype dtype, int64_t max_shard_bytes) {
+                   torch::Dtype dtype, int64_t max_shard_bytes, bool write) {
   const std::string tmp = out_dir + ".tmp";
-  fs::remove_all(tmp);
-  write_hf_model_files(model, tmp, source_dir, dtype, max_shard_bytes);
-  commit_dir(tmp, out_dir);
+  if (write) fs::remove_all(tmp);
+  write_hf_model_files(model, tmp, source_dir, dtype, max_shard_bytes, write);
+  if (write) commit_dir(tmp, out_dir);
 }
 
 }  // namespace distillery

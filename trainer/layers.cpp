@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "parallel/tp_ops.h"
+
 namespace distillery {
 namespace rope_detail {
 
@@ -78,8 +80,15 @@ torch::Tensor attention_mask(const torch::Tensor& doc_ids, int64_t seq_len, std:
   return allowed;
 }
 
-RMSNormImpl::RMSNormImpl(int64_t dim, double eps) : eps_(eps) {
+RMSNormImpl::RMSNormImpl(int64_t dim, double eps, bool tp_partial) : eps_(eps), tp_partial_(tp_partial) {
   weight = register_parameter("weight", torch::ones({dim}));
+}
+
+std::vector<std::pair<std::string, parallel::TpShard>> RMSNormImpl::tp_shards() const {
+  if (!tp_partial_) return {};
+  parallel::TpShard s;
+  s.partial_grad = true;
+  return {{"weight", s}};
 }
 
 torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
@@ -88,16 +97,22 @@ torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
   return weight * h.to(x.scalar_type());
 }
 
-MlpImpl::MlpImpl(const TransformerConfig& c) : MlpImpl(c.hidden_size, c.intermediate_size, c.mlp_bias) {}
+MlpImpl::MlpImpl(const TransformerConfig& c, const parallel::ModelParallel& mp)
+    : MlpImpl(c.hidden_size, c.intermediate_size, c.mlp_bias, false, mp) {}
 
-MlpImpl::MlpImpl(int64_t hidden, int64_t intermediate, bool bias, bool w123) {
-  gate_proj = register_module(w123 ? "w1" : "gate_proj", Linear(hidden, intermediate, bias));
-  up_proj = register_module(w123 ? "w3" : "up_proj", Linear(hidden, intermediate, bias));
-  down_proj = register_module(w123 ? "w2" : "down_proj", Linear(intermediate, hidden, bias));
+MlpImpl::MlpImpl(int64_t hidden, int64_t intermediate, bool bias, bool w123, const parallel::ModelParallel& mp,
+                 bool collective) {
+  // One copy_to_tp for gate and up (they read the same input), done here rather than in each.
+  const auto col = TpLinear::column(mp, /*collective=*/false);
+  gate_proj = register_module(w123 ? "w1" : "gate_proj", Linear(hidden, intermediate, bias, col));
+  up_proj = register_module(w123 ? "w3" : "up_proj", Linear(hidden, intermediate, bias, col));
+  down_proj = register_module(w123 ? "w2" : "down_proj", Linear(intermediate, hidden, bias, TpLinear::row(mp, collective)));
+  if (collective && mp.tp_size() > 1) copy_tp_ = mp.tp;
 }
 
 torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
-  return down_proj(torch::silu(gate_proj(x)) * up_proj(x));
+  auto in = copy_tp_ ? parallel::copy_to_tp(x, copy_tp_) : x;
+  return down_proj(torch::silu(gate_proj(in)) * up_proj(in));
 }
 
 }  // namespace distillery

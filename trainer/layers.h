@@ -40,24 +40,34 @@ struct AttentionInputs {
   torch::Tensor allowed;   // [B, 1, T, T]
 };
 
-class RMSNormImpl : public torch::nn::Module {
+class RMSNormImpl : public torch::nn::Module, public parallel::TpSharded {
  public:
-  RMSNormImpl(int64_t dim, double eps);
+  // tp_partial: the norm is applied to this rank's attention heads only (qk_norm under tp), so its
+  // gradient is summed over tp.
+  RMSNormImpl(int64_t dim, double eps, bool tp_partial = false);
   torch::Tensor forward(const torch::Tensor& x);
+  std::vector<std::pair<std::string, parallel::TpShard>> tp_shards() const override;
   torch::Tensor weight;
 
  private:
   double eps_;
+  bool tp_partial_;
 };
 TORCH_MODULE(RMSNorm);
 
 // down(silu(gate(x)) * up(x)). Mixtral names its experts' projections w1 (gate), w3 (up), w2 (down).
+// Under tp, gate/up are column- and down row-parallel over the intermediate width; collective=false
+// leaves the input's copy_to_tp and the output's reduce_from_tp to the caller (routed experts).
 class MlpImpl : public torch::nn::Module {
  public:
-  explicit MlpImpl(const TransformerConfig& cfg);  // a dense layer: intermediate_size wide
-  MlpImpl(int64_t hidden, int64_t intermediate, bool bias, bool w123_names = false);
+  MlpImpl(const TransformerConfig& cfg, const parallel::ModelParallel& mp = {});  // a dense layer
+  MlpImpl(int64_t hidden, int64_t intermediate, bool bias, bool w123_names = false,
+          const parallel::ModelParallel& mp = {}, bool collective = true);
   torch::Tensor forward(const torch::Tensor& x);
   Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+
+ private:
+  std::shared_ptr<parallel::Communicator> copy_tp_;  // set when forward applies copy_to_tp itself
 };
 TORCH_MODULE(Mlp);
 

@@ -9,6 +9,7 @@
 #include "algorithms/sft/sft.h"
 #include "parallel/grad_reducer.h"
 #include "parallel/mesh.h"
+#include "parallel/model_shards.h"
 #include "trainer/checkpoint.h"
 #include "trainer/error.h"
 #include "trainer/fs_util.h"
@@ -29,9 +30,36 @@ std::unique_ptr<Algorithm> Trainer::make_algorithm(int64_t vocab_size, const par
   return std::make_unique<Sft>(cfg_, vocab_size, dp.rank(), dp.size());
 }
 
+namespace loop_detail {
+
+// The global L2 norm of the gradients over every rank's shards (each distinct tensor counted once:
+// |g|^2 / copies summed over the world); scales them to max_norm when above it.
+double clip_global_grad_norm(const parallel::NamedTensors& params, const std::vector<double>& copies,
+                             double max_norm, parallel::Communicator& world) {
+  torch::NoGradGuard no_grad;
+  auto sq = torch::zeros({1}, torch::kFloat64);
+  for (size_t i = 0; i < params.size(); ++i) {
+    const auto& g = params[i].second.grad();
+    if (g.defined()) sq += g.to(torch::kFloat64).pow(2).sum().cpu() / copies[i];
+  }
+  if (world.size() > 1) world.allreduce(sq);
+  const double norm = std::sqrt(sq.item<double>());
+  if (max_norm > 0 && norm > max_norm) {
+    const double coef = max_norm / (norm + 1e-6);
+    for (const auto& np : params)
+      if (np.second.grad().defined()) np.second.grad().mul_(coef);
+  }
+  return norm;
+}
+
+}  // namespace loop_detail
+
 TrainResult Trainer::run() {
   const bool lead = world_->rank() == 0;
-  parallel::Mesh mesh(world_, parallel::MeshConfig{});
+  const auto& pc = cfg_.parallel;
+  parallel::Mesh mesh(world_, parallel::MeshConfig{static_cast<int>(pc.tp), static_cast<int>(pc.ep)});
+  DIST_CHECK(!(pc.zero_stage >= 1 && pc.ep > 1), "parallel.zero_stage=1 with parallel.ep=", pc.ep,
+             ": ZeRO-1 shards optimizer state over dp ranks, which hold different experts under ep; use zero_stage 0");
   const auto& dp = mesh.dp();
   const auto& tc = cfg_.trainer;
   const std::string& run_dir = tc.output_dir;
@@ -42,7 +70,9 @@ TrainResult Trainer::run() {
   torch::manual_seed(static_cast<uint64_t>(tc.seed));
   const torch::Dtype dtype = parse_dtype(cfg_.model.dtype);
 
-  CausalLM model = load_hf_model(cfg_.model.path, dtype);
+  parallel::ModelParallel mp{mesh.tp(), mesh.ep()};
+  CausalLM model = load_hf_model(cfg_.model.path, dtype, mp);
+  if (lead && world_->size() > 1) std::cerr << "[distillery] " << mesh.describe() << "\n";
   // LoRA: adapters on a frozen base; the optimizer, checkpoints and final/ then hold only the adapter.
   std::optional<LoraConfig> lora;
   if (cfg_.lora.enabled()) {
@@ -53,13 +83,24 @@ TrainResult Trainer::run() {
   std::vector<std::pair<std::string, torch::Tensor>> named;
   for (auto& np : model->named_parameters()) named.emplace_back(np.key(), np.value());
   AdamW optimizer(named, cfg_.optim);
-  std::vector<torch::Tensor> trainable;
-  parallel::NamedTensors trainable_named;
-  for (auto& s : optimizer.slots()) trainable.push_back(s.param), trainable_named.emplace_back(s.name, s.param);
-  // Every rank starts from rank 0's weights; gradients are summed over dp in buckets during backward.
-  parallel::broadcast_parameters(trainable_named, *dp, 0);
-  parallel::GradReducer reducer(trainable_named, dp, cfg_.parallel.bucket_mb);
-  const bool zero = cfg_.parallel.zero_stage >= 1 && dp->size() > 1;
+  parallel::NamedTensors trainable_named, dense_named, expert_named;
+  for (auto& s : optimizer.slots()) {
+    trainable_named.emplace_back(s.name, s.param);
+    (parallel::parse_expert_name(s.name).expert >= 0 ? expert_named : dense_named).emplace_back(s.name, s.param);
+  }
+  // Every dp replica starts from the same weights; gradients are summed in buckets during backward:
+  // dense ones over dp, routed experts' over the ranks holding the same experts (expert-dp).
+  const bool split_experts = mesh.ep_size() > 1;
+  parallel::broadcast_parameters(split_experts ? dense_named : trainable_named, *dp, 0);
+  if (split_experts) parallel::broadcast_parameters(expert_named, *mesh.expert_dp(), 0);
+  parallel::GradReducer reducer(split_experts ? dense_named : trainable_named, dp, pc.bucket_mb);
+  std::unique_ptr<parallel::GradReducer> expert_reducer;
+  if (split_experts) expert_reducer = std::make_unique<parallel::GradReducer>(expert_named, mesh.expert_dp(), pc.bucket_mb);
+  const auto tp_shards = parallel::tp_shard_map(*model);
+  std::vector<double> copies;
+  for (const auto& [name, p] : trainable_named)
+    copies.push_back(parallel::param_copies(name, parallel::shard_of(tp_shards, name), world_->size(), mesh.ep_size()));
+  const bool zero = pc.zero_stage >= 1 && dp->size() > 1;
   if (zero) optimizer.shard(dp->rank(), dp->size());
 
   int64_t start_step = 0;
@@ -85,11 +126,13 @@ TrainResult Trainer::run() {
   ckpt.keep_last = tc.keep_last;
   ckpt.sharded_optimizer = zero;
   if (lora)
-    ckpt.write_weights = [&](const std::string& dir) { write_peft_adapter_files(model, *lora, dir, cfg_.model.path); };
+    ckpt.write_weights = [&](const std::string& dir, bool write) {
+      write_peft_adapter_files(model, *lora, dir, cfg_.model.path, write);
+    };
   auto save = [&](int64_t step) {
     ckpt.step = step;
     ckpt.algorithm_state = algorithm->state();
-    const std::string dir = save_checkpoint(ckpt, model, optimizer, *dp);
+    const std::string dir = save_checkpoint(ckpt, model, optimizer, mesh);
     if (lead) std::cerr << "[distillery] saved " << dir << "\n";
   };
   auto evaluate = [&]() -> std::optional<double> {
@@ -116,12 +159,15 @@ TrainResult Trainer::run() {
     double loss_sum = 0;
     for (size_t i = 0; i < data.micro.size(); ++i) {
       reducer.begin_step(/*sync=*/i + 1 == data.micro.size());
+      if (expert_reducer) expert_reducer->begin_step(/*sync=*/i + 1 == data.micro.size());
       auto loss = algorithm->loss(model, data.micro[i], data.global_targets, extra);
       loss.backward();
       loss_sum += loss.item<double>();
     }
     // Losses are normalized by the global target count, so gradients and losses are summed over ranks.
     reducer.finish();
+    if (expert_reducer) expert_reducer->finish();
+    parallel::sync_tp_partial_grads(trainable_named, tp_shards, *mesh.tp());
     // The loss and the algorithm's metrics are per-micro-batch shares of step-wide means: sum them.
     std::vector<double> sums{loss_sum};
     for (const auto& kv : extra) sums.push_back(kv.second);
@@ -131,7 +177,8 @@ TrainResult Trainer::run() {
       size_t k = 1;
       for (auto& kv : extra) kv.second = reduced[k++].item<double>();
     }
-    const double grad_norm = clip_grad_norm(trainable, cfg_.optim.max_grad_norm);
+    const double grad_norm =
+        loop_detail::clip_global_grad_norm(trainable_named, copies, cfg_.optim.max_grad_norm, *world_);
     const double lr = lr_at(cfg_.optim, step, tc.max_steps);
     optimizer.step(lr);
     if (zero) {
@@ -178,13 +225,13 @@ TrainResult Trainer::run() {
     if (tc.save_every > 0 && done % tc.save_every == 0 && done < tc.max_steps) save(done);
   }
 
-  if (lead) {
+  {
     const std::string final_dir = (fs::path(run_dir) / "final").string();
     if (lora)
-      save_peft_adapter(model, *lora, final_dir, cfg_.model.path);
+      save_peft_adapter(model, *lora, final_dir, cfg_.model.path, lead);
     else
-      save_hf_model(model, final_dir, cfg_.model.path, dtype, ckpt.max_shard_bytes);
-    std::cerr << "[distillery] wrote " << final_dir << "\n";
+      save_hf_model(model, final_dir, cfg_.model.path, dtype, ckpt.max_shard_bytes, lead);
+    if (lead) std::cerr << "[distillery] wrote " << final_dir << "\n";
   }
   world_->barrier();
   return result;

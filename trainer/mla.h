@@ -20,7 +20,9 @@ torch::Tensor deinterleave_rope(const torch::Tensor& x);
 
 class MlaAttentionImpl : public torch::nn::Module {
  public:
-  explicit MlaAttentionImpl(const TransformerConfig& cfg);
+  // Under tp each rank holds H/tp heads: q_proj / q_b_proj and kv_b_proj are column-parallel,
+  // o_proj row-parallel; the latent projections and their norms are whole on every rank.
+  MlaAttentionImpl(const TransformerConfig& cfg, const parallel::ModelParallel& mp = {});
   // x [B, T, hidden]; `in` holds cos/sin over qk_rope_head_dim and the packed-document mask.
   torch::Tensor forward(const torch::Tensor& x, const AttentionInputs& in);
   Linear q_proj{nullptr};                         // q_lora_rank null
@@ -31,7 +33,8 @@ class MlaAttentionImpl : public torch::nn::Module {
 
  private:
   MlaConfig cfg_;
-  int64_t heads_;
+  int64_t heads_;  // this rank's
+  std::shared_ptr<parallel::Communicator> tp_;
 };
 TORCH_MODULE(MlaAttention);
 

@@ -1,5 +1,7 @@
 #include "trainer/moe.h"
 
+#include "parallel/expert_dispatch.h"
+#include "parallel/tp_ops.h"
 #include "trainer/error.h"
 
 namespace distillery {
@@ -15,27 +17,34 @@ torch::Tensor RouterImpl::forward(const torch::Tensor& x) {
   return torch::linear(x.to(torch::kFloat32), weight.to(torch::kFloat32));
 }
 
-RoutedExpertsImpl::RoutedExpertsImpl(const TransformerConfig& c, int64_t first, int64_t count)
-    : first_(first), total_(c.moe.num_experts) {
+RoutedExpertsImpl::RoutedExpertsImpl(const TransformerConfig& c, int64_t first, int64_t count,
+                                     const parallel::ModelParallel& mp)
+    : first_(first), total_(c.moe.num_experts), mp_(mp) {
   if (count < 0) count = total_ - first;
   DIST_ASSERT(first >= 0 && first + count <= total_, "experts [", first, ", ", first + count, ") of ", total_);
+  DIST_ASSERT(mp.ep_size() == 1 || (count * mp.ep_size() == total_ && first == mp.ep_rank() * count),
+              "experts [", first, ", ", first + count, ") are not ep rank ", mp.ep_rank(), "'s share");
   for (int64_t e = first; e < first + count; ++e)
-    experts_.push_back(register_module(
-        std::to_string(e), Mlp(c.hidden_size, c.moe.moe_intermediate_size, /*bias=*/false, c.moe.w123_names)));
+    experts_.push_back(register_module(std::to_string(e), Mlp(c.hidden_size, c.moe.moe_intermediate_size, /*bias=*/false,
+                                                              c.moe.w123_names, mp, /*collective=*/false)));
 }
 
 torch::Tensor RoutedExpertsImpl::run_grouped(const torch::Tensor& x_sorted, const std::vector<int64_t>& counts) {
+  // Under tp: one copy_to_tp for every expert's input, one reduce_from_tp for all outputs, before the
+  // routing weights touch them (their gradient needs the whole output).
+  auto in = parallel::copy_to_tp(x_sorted, mp_.tp);
   std::vector<torch::Tensor> outs;
   int64_t offset = 0;
   for (size_t i = 0; i < experts_.size(); ++i) {
-    outs.push_back(experts_[i]->forward(x_sorted.narrow(0, offset, counts[i])));  // [counts[i], hidden]
+    outs.push_back(experts_[i]->forward(in.narrow(0, offset, counts[i])));  // [counts[i], hidden]
     offset += counts[i];
   }
-  return torch::cat(outs);
+  return parallel::reduce_from_tp(torch::cat(outs), mp_.tp);
 }
 
 torch::Tensor RoutedExpertsImpl::forward(const torch::Tensor& x, const torch::Tensor& experts,
                                          const torch::Tensor& weights) {
+  if (mp_.ep_size() > 1) return parallel::expert_parallel_moe(x, experts, weights, *this, mp_.ep);
   const int64_t k = experts.size(1);
   auto slots = experts.reshape({-1});                                       // [N*k] expert of each token slot
   auto order = std::get<1>(torch::sort(slots, /*stable=*/true, 0, false));  // slots grouped by expert
@@ -54,11 +63,12 @@ torch::Tensor RoutedExpertsImpl::forward(const torch::Tensor& x, const torch::Te
   return out.index_add(0, token, y.to(torch::kFloat32) * w).to(x.scalar_type());
 }
 
-SparseMoeBlockImpl::SparseMoeBlockImpl(const TransformerConfig& c) : cfg_(c.moe) {
+SparseMoeBlockImpl::SparseMoeBlockImpl(const TransformerConfig& c, const parallel::ModelParallel& mp) : cfg_(c.moe) {
   gate = register_module("gate", Router(c.hidden_size, cfg_.num_experts, cfg_.score_correction_bias));
-  experts = register_module("experts", RoutedExperts(c));
+  const int64_t per_rank = cfg_.num_experts / mp.ep_size();
+  experts = register_module("experts", RoutedExperts(c, mp.ep_rank() * per_rank, per_rank, mp));
   if (cfg_.shared_intermediate_size > 0)
-    shared_expert = register_module(cfg_.shared_name, Mlp(c.hidden_size, cfg_.shared_intermediate_size, false));
+    shared_expert = register_module(cfg_.shared_name, Mlp(c.hidden_size, cfg_.shared_intermediate_size, false, false, mp));
   if (cfg_.shared_expert_gate) shared_expert_gate = register_module("shared_expert_gate", Linear(c.hidden_size, 1, false));
 }
 

@@ -38,7 +38,11 @@ class RoutedExpertsImpl : public torch::nn::Module {
  public:
   // Holds experts [first, first + count) of cfg.moe.num_experts (count < 0: all), each registered
   // under its global index so checkpoint names do not depend on how experts are sharded.
-  explicit RoutedExpertsImpl(const TransformerConfig& cfg, int64_t first = 0, int64_t count = -1);
+  // Under tp each expert's width is split (gate/up column-, down row-parallel); run_grouped applies the
+  // tp collectives once for all experts. With mp.ep set, forward dispatches tokens to the experts'
+  // ranks (parallel/expert_dispatch.h) and this module must hold the ep rank's slice.
+  explicit RoutedExpertsImpl(const TransformerConfig& cfg, int64_t first = 0, int64_t count = -1,
+                             const parallel::ModelParallel& mp = {});
   // sum_j weights[n, j] * expert_{experts[n, j]}(x[n]) over the experts held here: [N, hidden].
   // Token slots are sorted by expert so each expert runs once on all of its tokens.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& experts, const torch::Tensor& weights);
@@ -47,17 +51,20 @@ class RoutedExpertsImpl : public torch::nn::Module {
   torch::Tensor run_grouped(const torch::Tensor& x_sorted, const std::vector<int64_t>& counts);
   int64_t first() const { return first_; }
   int64_t count() const { return static_cast<int64_t>(experts_.size()); }
+  int64_t total() const { return total_; }
   Mlp& expert(int64_t global_index) { return experts_.at(global_index - first_); }
 
  private:
   int64_t first_, total_;
   std::vector<Mlp> experts_;
+  parallel::ModelParallel mp_;
 };
 TORCH_MODULE(RoutedExperts);
 
 class SparseMoeBlockImpl : public torch::nn::Module {
  public:
-  explicit SparseMoeBlockImpl(const TransformerConfig& cfg);
+  // Experts [ep_rank E/ep, (ep_rank+1) E/ep) under expert parallelism; router and shared expert on every rank.
+  SparseMoeBlockImpl(const TransformerConfig& cfg, const parallel::ModelParallel& mp = {});
   // x [B, T, hidden] -> [B, T, hidden]; appends this layer's routing statistics to `stats` when given.
   torch::Tensor forward(const torch::Tensor& x, RouterStats* stats = nullptr);
   Router gate{nullptr};

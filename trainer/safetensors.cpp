@@ -190,6 +190,12 @@ torch::Tensor SafetensorsSet::load(const std::string& name, torch::Dtype dtype) 
   return files_[it->second]->load(name, dtype);
 }
 
+torch::Tensor SafetensorsSet::view(const std::string& name) const {
+  auto it = where_.find(name);
+  DIST_CHECK(it != where_.end(), describe_, ": missing tensor '", name, "'");
+  return files_[it->second]->view(name);
+}
+
 std::vector<std::string> SafetensorsSet::names() const {
   std::vector<std::string> out;
   for (const auto& kv : where_) out.push_back(kv.first);

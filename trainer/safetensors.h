@@ -59,6 +59,8 @@ class SafetensorsSet {
   bool contains(const std::string& name) const { return where_.count(name) > 0; }
   const SafetensorsEntry& entry(const std::string& name) const;
   torch::Tensor load(const std::string& name, torch::Dtype dtype) const;
+  // A view of the mapped bytes (valid while this set lives): slicing it reads only the slice.
+  torch::Tensor view(const std::string& name) const;
   std::vector<std::string> names() const;
   std::string describe() const { return describe_; }
 

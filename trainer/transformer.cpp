@@ -2,25 +2,36 @@
 
 #include <cmath>
 
+#include "parallel/tp_ops.h"
+#include "parallel/vocab_parallel.h"
+#include "trainer/error.h"
+#include "trainer/losses.h"
 #include "trainer/torch_compat.h"
 
 namespace distillery {
 namespace nn = torch::nn;
 
-AttentionImpl::AttentionImpl(const TransformerConfig& c)
+AttentionImpl::AttentionImpl(const TransformerConfig& c, const parallel::ModelParallel& mp)
     : heads_(c.num_attention_heads), kv_heads_(c.num_key_value_heads), head_dim_(c.head_dim) {
-  q_proj = register_module("q_proj", Linear(c.hidden_size, heads_ * head_dim_, c.qkv_bias));
-  k_proj = register_module("k_proj", Linear(c.hidden_size, kv_heads_ * head_dim_, c.qkv_bias));
-  v_proj = register_module("v_proj", Linear(c.hidden_size, kv_heads_ * head_dim_, c.qkv_bias));
-  o_proj = register_module("o_proj", Linear(heads_ * head_dim_, c.hidden_size, c.o_bias));
+  const int64_t tp = mp.tp_size();
+  const int64_t kv_parts = std::min<int64_t>(kv_heads_, tp);  // tp > Hkv: each kv head on tp/Hkv ranks
+  const auto q_tp = TpLinear::column(mp, false), kv_tp = TpLinear::column_replicated(mp, kv_parts, false);
+  q_proj = register_module("q_proj", Linear(c.hidden_size, heads_ * head_dim_, c.qkv_bias, q_tp));
+  k_proj = register_module("k_proj", Linear(c.hidden_size, kv_heads_ * head_dim_, c.qkv_bias, kv_tp));
+  v_proj = register_module("v_proj", Linear(c.hidden_size, kv_heads_ * head_dim_, c.qkv_bias, kv_tp));
+  o_proj = register_module("o_proj", Linear(heads_ * head_dim_, c.hidden_size, c.o_bias, TpLinear::row(mp)));
   if (c.qk_norm) {
-    q_norm = register_module("q_norm", RMSNorm(head_dim_, c.rms_norm_eps));
-    k_norm = register_module("k_norm", RMSNorm(head_dim_, c.rms_norm_eps));
+    q_norm = register_module("q_norm", RMSNorm(head_dim_, c.rms_norm_eps, tp > 1));
+    k_norm = register_module("k_norm", RMSNorm(head_dim_, c.rms_norm_eps, tp > 1));
   }
+  heads_ /= tp;
+  kv_heads_ /= kv_parts;
+  if (tp > 1) tp_ = mp.tp;
 }
 
-torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const AttentionInputs& in) {
-  const int64_t B = x.size(0), T = x.size(1);
+torch::Tensor AttentionImpl::forward(const torch::Tensor& x_in, const AttentionInputs& in) {
+  const int64_t B = x_in.size(0), T = x_in.size(1);
+  auto x = parallel::copy_to_tp(x_in, tp_);                // one copy for q, k and v
   auto q = q_proj(x).view({B, T, heads_, head_dim_});      // [B, T, H, D]
   auto k = k_proj(x).view({B, T, kv_heads_, head_dim_});   // [B, T, Hkv, D]
   auto v = v_proj(x).view({B, T, kv_heads_, head_dim_});
@@ -36,15 +47,15 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const AttentionInpu
   return o_proj(out.transpose(1, 2).reshape({B, T, heads_ * head_dim_}));  // [B, T, hidden]
 }
 
-DecoderLayerImpl::DecoderLayerImpl(const TransformerConfig& c, int64_t index) {
+DecoderLayerImpl::DecoderLayerImpl(const TransformerConfig& c, int64_t index, const parallel::ModelParallel& mp) {
   if (c.mla.enabled)
-    mla = register_module("self_attn", MlaAttention(c));
+    mla = register_module("self_attn", MlaAttention(c, mp));
   else
-    self_attn = register_module("self_attn", Attention(c));
+    self_attn = register_module("self_attn", Attention(c, mp));
   if (c.moe.enabled() && c.moe.sparse_layer.at(index))
-    moe = register_module(c.moe.block_name, SparseMoeBlock(c));
+    moe = register_module(c.moe.block_name, SparseMoeBlock(c, mp));
   else
-    mlp = register_module("mlp", Mlp(c));
+    mlp = register_module("mlp", Mlp(c, mp));
   input_layernorm = register_module("input_layernorm", RMSNorm(c.hidden_size, c.rms_norm_eps));
   post_attention_layernorm = register_module("post_attention_layernorm", RMSNorm(c.hidden_size, c.rms_norm_eps));
 }
@@ -56,17 +67,26 @@ torch::Tensor DecoderLayerImpl::forward(const torch::Tensor& x, const AttentionI
   return h + (moe ? moe(f, router) : mlp(f));
 }
 
-DecoderImpl::DecoderImpl(const TransformerConfig& c) {
-  embed_tokens = register_module("embed_tokens", nn::Embedding(c.vocab_size, c.hidden_size));
+DecoderImpl::DecoderImpl(const TransformerConfig& c, const parallel::ModelParallel& mp) {
+  embed_tokens = register_module("embed_tokens", VocabEmbedding(c.vocab_size, c.hidden_size, mp));
   layers = register_module("layers", nn::ModuleList());
-  for (int64_t i = 0; i < c.num_hidden_layers; ++i) layers->push_back(DecoderLayer(c, i));
+  for (int64_t i = 0; i < c.num_hidden_layers; ++i) layers->push_back(DecoderLayer(c, i, mp));
   norm = register_module("norm", RMSNorm(c.hidden_size, c.rms_norm_eps));
 }
 
-CausalLMImpl::CausalLMImpl(TransformerConfig cfg) : cfg_(std::move(cfg)), rope_(cfg_) {
-  model = register_module("model", Decoder(cfg_));
+CausalLMImpl::CausalLMImpl(TransformerConfig cfg, parallel::ModelParallel mp)
+    : cfg_(std::move(cfg)), mp_(std::move(mp)), rope_(cfg_) {
+  model = register_module("model", Decoder(cfg_, mp_));
+  // Vocabulary rows split like the embedding's; the loss reduces over tp itself (no copy_to_tp).
   if (!cfg_.tie_word_embeddings)
-    lm_head = register_module("lm_head", Linear(cfg_.hidden_size, cfg_.vocab_size, false));
+    lm_head = register_module("lm_head", Linear(cfg_.hidden_size, cfg_.vocab_size, false, TpLinear::column(mp_, false)));
+}
+
+torch::Tensor CausalLMImpl::cross_entropy_sum(const torch::Tensor& hidden, const torch::Tensor& targets,
+                                              int64_t chunk_tokens) {
+  if (mp_.tp_size() == 1) return fused_linear_cross_entropy_sum(hidden, output_weight(), targets, chunk_tokens);
+  return parallel::vocab_parallel_cross_entropy_sum(hidden, output_weight(), targets, vocab_start(), chunk_tokens,
+                                                    mp_.tp);
 }
 
 torch::Tensor CausalLMImpl::forward(const ForwardInputs& in) {
@@ -90,10 +110,18 @@ torch::Tensor CausalLMImpl::output_weight() {
 }
 
 torch::Tensor CausalLMImpl::logits(const torch::Tensor& hidden) {
-  return torch::matmul(hidden.to(torch::kFloat32), output_weight().to(torch::kFloat32).t());
+  auto local = torch::matmul(hidden.to(torch::kFloat32), output_weight().to(torch::kFloat32).t());  // [.., V/tp]
+  if (mp_.tp_size() == 1) return local;
+  // allgather concatenates dim 0: move the vocabulary there and back.
+  auto rows = local.reshape({-1, local.size(-1)}).t().contiguous().detach();  // [V/tp, N]
+  auto full = mp_.tp->allgather(rows).t();                                   // [N, V]
+  auto sizes = local.sizes().vec();
+  sizes.back() = full.size(1);
+  return full.reshape(sizes);
 }
 
 void CausalLMImpl::init_weights(uint64_t seed) {
+  DIST_ASSERT(mp_.tp_size() == 1 && mp_.ep_size() == 1, "init_weights draws whole models; load shards from a model dir");
   torch::NoGradGuard no_grad;
   auto gen = at::detail::createCPUGenerator(seed);
   for (auto& np : named_parameters()) {

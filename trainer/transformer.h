@@ -5,10 +5,15 @@
 //
 // Packed rows: `position_ids` restart at 0 for every document and `doc_ids` label each token's
 // document, so attention never crosses a document boundary.
+//
+// Tensor parallelism (ModelParallel::tp): attention heads, MLP and expert widths, and the vocabulary
+// are split over the tp group (docs/parallelism.md); parameter names stay the checkpoint's, holding
+// this rank's slice. Expert parallelism (ModelParallel::ep): each rank holds E/ep routed experts.
 #pragma once
 
 #include <torch/torch.h>
 
+#include "parallel/embedding.h"
 #include "parallel/linear.h"
 #include "trainer/layers.h"
 #include "trainer/mla.h"
@@ -19,20 +24,23 @@ namespace distillery {
 
 class AttentionImpl : public torch::nn::Module {
  public:
-  explicit AttentionImpl(const TransformerConfig& cfg);
+  // Under tp each rank holds H/tp query heads and Hkv/tp key/value heads, or, when tp > Hkv, the
+  // one key/value head its query heads use (replicated over tp/Hkv ranks).
+  AttentionImpl(const TransformerConfig& cfg, const parallel::ModelParallel& mp = {});
   torch::Tensor forward(const torch::Tensor& x, const AttentionInputs& in);  // [B, T, hidden]
   Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
   RMSNorm q_norm{nullptr}, k_norm{nullptr};  // qwen3 only
 
  private:
-  int64_t heads_, kv_heads_, head_dim_;
+  int64_t heads_, kv_heads_, head_dim_;  // this rank's
+  std::shared_ptr<parallel::Communicator> tp_;
 };
 TORCH_MODULE(Attention);
 
 // One attention and one feed-forward variant, chosen by the config for layer `index`.
 class DecoderLayerImpl : public torch::nn::Module {
  public:
-  DecoderLayerImpl(const TransformerConfig& cfg, int64_t index);
+  DecoderLayerImpl(const TransformerConfig& cfg, int64_t index, const parallel::ModelParallel& mp = {});
   torch::Tensor forward(const torch::Tensor& x, const AttentionInputs& in, RouterStats* router = nullptr);
   Attention self_attn{nullptr};     // GQA attention ("self_attn")
   MlaAttention mla{nullptr};        // DeepSeek MLA, also named "self_attn"
@@ -44,8 +52,8 @@ TORCH_MODULE(DecoderLayer);
 
 class DecoderImpl : public torch::nn::Module {
  public:
-  explicit DecoderImpl(const TransformerConfig& cfg);
-  torch::nn::Embedding embed_tokens{nullptr};
+  DecoderImpl(const TransformerConfig& cfg, const parallel::ModelParallel& mp = {});
+  VocabEmbedding embed_tokens{nullptr};
   torch::nn::ModuleList layers{nullptr};
   RMSNorm norm{nullptr};
 };
@@ -61,13 +69,21 @@ struct ForwardInputs {
 
 class CausalLMImpl : public torch::nn::Module {
  public:
-  explicit CausalLMImpl(TransformerConfig cfg);
+  // `mp`: the tensor- and expert-parallel groups this rank's shard belongs to (default: whole model).
+  explicit CausalLMImpl(TransformerConfig cfg, parallel::ModelParallel mp = {});
   // Final-norm hidden states [B, T, hidden]; the loss applies lm_head in chunks (trainer/losses.h).
   torch::Tensor forward(const ForwardInputs& in);
-  // [.., vocab] logits for hidden states [.., hidden], in fp32.
+  // [.., vocab] logits for hidden states [.., hidden], in fp32 (under tp gathered over the group,
+  // without gradient: for inspection and generation, never for the loss).
   torch::Tensor logits(const torch::Tensor& hidden);
-  // lm_head.weight (merged with its adapter when LoRA targets it), or the embedding matrix when tied: [vocab, hidden].
+  // lm_head.weight (merged with its adapter when LoRA targets it), or the embedding matrix when tied:
+  // [vocab, hidden], under tp this rank's vocabulary rows [vocab_start(), vocab_start() + V/tp).
   torch::Tensor output_weight();
+  int64_t vocab_start() const { return model->embed_tokens->vocab_start(); }
+  // Summed cross-entropy of hidden [N, H] against targets [N] through the output weight, chunked in
+  // fp32; vocab-parallel under tp (never forming full logits). Identical on every tp rank.
+  torch::Tensor cross_entropy_sum(const torch::Tensor& hidden, const torch::Tensor& targets, int64_t chunk_tokens);
+  const parallel::ModelParallel& parallel() const { return mp_; }
   // HF's _init_weights: Linear/Embedding ~ N(0, initializer_range), biases 0, norms 1.
   void init_weights(uint64_t seed);
 
@@ -77,6 +93,7 @@ class CausalLMImpl : public torch::nn::Module {
 
  private:
   TransformerConfig cfg_;
+  parallel::ModelParallel mp_;
   RotaryEmbedding rope_;
 };
 TORCH_MODULE(CausalLM);

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "algorithms/lora/target_modules.h"
+#include "parallel/model_shards.h"
 #include "trainer/error.h"
 
 namespace distillery {
@@ -14,21 +15,52 @@ double LoraConfig::scaling() const {
 
 LoraAdapter::LoraAdapter(const LinearImpl& base, int64_t r, double scaling, double dropout, bool use_dora,
                          at::Generator& gen)
-    : scaling_(scaling), dropout_(dropout), use_dora_(use_dora) {
+    : scaling_(scaling), dropout_(dropout), use_dora_(use_dora), tp_(base.tp()) {
   torch::NoGradGuard no_grad;
   const auto opts = torch::TensorOptions().dtype(torch::kFloat32);
-  const double bound = 1.0 / std::sqrt(static_cast<double>(base.in_features));
+  // A is drawn whole (every tp rank draws the same numbers) and sliced, so any tp size starts alike.
+  const auto in_shard = base.in_shard();
+  const int64_t in_full = base.in_features * (in_shard.sharded() ? in_shard.parts : 1);
+  const double bound = 1.0 / std::sqrt(static_cast<double>(in_full));
   // Drawn on the CPU from our own generator, so the init is the same on every device.
-  auto a = torch::empty({r, base.in_features}, opts).uniform_(-bound, bound, gen);
+  auto a = torch::empty({r, in_full}, opts).uniform_(-bound, bound, gen);
+  a = parallel::local_slice(a, in_shard).contiguous();
   const auto device = base.weight.device();
   lora_A = register_parameter("lora_A", a.to(device));
   lora_B = register_parameter("lora_B", torch::zeros({base.out_features, r}, opts.device(device)));
-  if (use_dora_)
-    lora_magnitude_vector =
-        register_parameter("lora_magnitude_vector", base.weight.to(torch::kFloat32).norm(2, {1}).contiguous());
+  if (use_dora_) {
+    auto sq = base.weight.to(torch::kFloat32).pow(2).sum(1);
+    if (tp_.style == TpStyle::kRow) tp_.comm->allreduce(sq);
+    lora_magnitude_vector = register_parameter("lora_magnitude_vector", sq.sqrt().contiguous());
+  }
+}
+
+std::vector<std::pair<std::string, parallel::TpShard>> LoraAdapter::tp_shards() const {
+  parallel::TpShard partial;
+  partial.partial_grad = true;
+  std::vector<std::pair<std::string, parallel::TpShard>> out;
+  if (tp_.style == TpStyle::kColumn) {
+    parallel::TpShard rows;
+    rows.dim = 0, rows.index = tp_.index, rows.parts = tp_.parts;
+    out = {{"lora_A", partial}, {"lora_B", rows}};
+    if (use_dora_) out.emplace_back("lora_magnitude_vector", rows);
+  } else if (tp_.style == TpStyle::kRow) {
+    parallel::TpShard cols;
+    cols.dim = 1, cols.index = tp_.index, cols.parts = tp_.parts;
+    out = {{"lora_A", cols}, {"lora_B", partial}};
+    if (use_dora_) out.emplace_back("lora_magnitude_vector", partial);
+  }
+  return out;
 }
 
 torch::Tensor LoraAdapter::delta_weight() const { return torch::matmul(lora_B, lora_A) * scaling_; }
+
+torch::Tensor LoraAdapter::row_norm(LinearImpl& base) const {
+  torch::NoGradGuard no_grad;
+  auto sq = (base.weight.to(lora_A.scalar_type()) + delta_weight()).pow(2).sum(1);
+  if (tp_.style == TpStyle::kRow) tp_.comm->allreduce(sq);
+  return sq.sqrt();
+}
 
 torch::Tensor LoraAdapter::forward(const torch::Tensor& x, LinearImpl& base) {
   auto result = base.base_forward(x);                  // [.., out], base dtype
@@ -39,19 +71,15 @@ torch::Tensor LoraAdapter::forward(const torch::Tensor& x, LinearImpl& base) {
   if (!use_dora_) return (result.to(lora.scalar_type()) + lora * scaling_).to(x.scalar_type());
 
   auto w = base.weight.to(lora_A.scalar_type());
-  torch::Tensor norm;  // [out]: a constant for autograd, as in the DoRA paper and PEFT
-  {
-    torch::NoGradGuard no_grad;
-    norm = (w + delta_weight()).norm(2, {1});
-  }
-  auto k = lora_magnitude_vector / norm;  // [out]
+  const torch::Tensor norm = row_norm(base);  // [out]: a constant for autograd, as in the DoRA paper and PEFT
+  auto k = lora_magnitude_vector / norm;      // [out]
   // W x without bias, on the adapter's input: reuse the base result unless dropout changed the input.
   torch::Tensor plain;
   if (drop) {
     plain = torch::linear(xa, w);
   } else {
     plain = result.to(lora.scalar_type());
-    if (base.bias.defined()) plain = plain - base.bias.to(plain.scalar_type());
+    if (base.local_bias().defined()) plain = plain - base.local_bias().to(plain.scalar_type());
   }
   return (result.to(lora.scalar_type()) + (k - 1) * plain + k * lora * scaling_).to(x.scalar_type());
 }
@@ -59,8 +87,7 @@ torch::Tensor LoraAdapter::forward(const torch::Tensor& x, LinearImpl& base) {
 torch::Tensor LoraAdapter::merged_weight(LinearImpl& base) {
   auto merged = base.weight.to(lora_A.scalar_type()) + delta_weight();  // [out, in]
   if (!use_dora_) return merged;
-  auto norm = merged.detach().norm(2, {1});
-  return (lora_magnitude_vector / norm).unsqueeze(1) * merged;
+  return (lora_magnitude_vector / row_norm(base)).unsqueeze(1) * merged;
 }
 
 std::vector<std::pair<std::string, LinearImpl*>> linear_modules(CausalLM& model) {

@@ -30,6 +30,9 @@ class LoraAdapter : public LinearAdapter {
   torch::Tensor forward(const torch::Tensor& x, LinearImpl& base) override;
   // W + s B A, or for DoRA (m / ||W + s B A||_row) * (W + s B A): the merged [out, in] weight, fp32.
   torch::Tensor merged_weight(LinearImpl& base) override;
+  // Sharded with the base layer: column-parallel -> B and m split by rows, A whole with a partial
+  // gradient; row-parallel -> A split by columns, B and m whole with partial gradients.
+  std::vector<std::pair<std::string, parallel::TpShard>> tp_shards() const override;
   // s * B @ A, [out, in] fp32.
   torch::Tensor delta_weight() const;
 
@@ -41,8 +44,12 @@ class LoraAdapter : public LinearAdapter {
   torch::Tensor lora_magnitude_vector;  // [out], DoRA only
 
  private:
+  // ||W + s B A||_row over the whole input width (summed over tp for a row-parallel base), no grad.
+  torch::Tensor row_norm(LinearImpl& base) const;
+
   double scaling_, dropout_;
   bool use_dora_;
+  TpLinear tp_;  // the base layer's split
 };
 
 // Every `Linear` of the model by full module name ("model.layers.0.self_attn.q_proj"), in module order.

@@ -6,6 +6,7 @@
 
 #include "algorithms/lora/lora.h"
 #include "algorithms/lora/target_modules.h"
+#include "parallel/model_shards.h"
 #include "trainer/error.h"
 #include "trainer/fs_util.h"
 #include "trainer/hf_model.h"
@@ -142,25 +143,46 @@ LoraConfig read_peft_adapter_config(const std::string& dir) {
   return cfg;
 }
 
-std::vector<std::pair<std::string, torch::Tensor>> peft_state_dict(CausalLM& model, const LoraConfig& cfg) {
-  std::vector<std::pair<std::string, torch::Tensor>> out;
-  const std::string prefix = kPeftPrefix;
+std::vector<PeftTensor> peft_local_tensors(CausalLM& model, const LoraConfig& cfg) {
+  std::vector<PeftTensor> out;
+  const std::string prefix = kPeftPrefix, child = std::string(".") + kLoraChild + ".";
   for (const auto& [name, lin, a] : lora_modules(model)) {
-    out.emplace_back(prefix + name + ".lora_A.weight", a->lora_A.detach());
-    out.emplace_back(prefix + name + ".lora_B.weight", a->lora_B.detach());
-    if (a->use_dora()) out.emplace_back(prefix + name + ".lora_magnitude_vector", a->lora_magnitude_vector.detach());
+    out.push_back({prefix + name + ".lora_A.weight", name + child + "lora_A", a->lora_A});
+    out.push_back({prefix + name + ".lora_B.weight", name + child + "lora_B", a->lora_B});
+    if (a->use_dora())
+      out.push_back({prefix + name + ".lora_magnitude_vector", name + child + "lora_magnitude_vector",
+                     a->lora_magnitude_vector});
   }
   auto modules = model->named_modules("", /*include_self=*/false);
   for (const auto& s : resolve_modules_to_save(model, cfg))
-    for (const auto& p : modules[s]->named_parameters()) out.emplace_back(prefix + s + "." + p.key(), p.value().detach());
+    for (const auto& p : modules[s]->named_parameters())
+      out.push_back({prefix + s + "." + p.key(), s + "." + p.key(), p.value()});
   return out;
 }
 
+std::vector<std::pair<std::string, torch::Tensor>> peft_state_dict(CausalLM& model, const LoraConfig& cfg, bool keep) {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  std::map<std::string, std::string> model_name;
+  for (auto& t : peft_local_tensors(model, cfg)) {
+    out.emplace_back(t.peft_name, t.tensor.detach());
+    model_name[t.peft_name] = t.model_name;
+  }
+  const auto& mp = model->parallel();
+  if (mp.tp_size() == 1 && mp.ep_size() == 1) return keep ? out : decltype(out){};
+  const auto shards = parallel::tp_shard_map(*model);
+  const auto& mc = model->config();
+  const int64_t per_rank = mc.moe.enabled() ? mc.moe.num_experts / mp.ep_size() : 0;
+  return parallel::gather_full(
+      out, [&](const std::string& n) { return parallel::shard_of(shards, model_name.at(n)); }, mp, per_rank, keep);
+}
+
 void write_peft_adapter_files(CausalLM& model, const LoraConfig& cfg, const std::string& dir,
-                              const std::string& base_model_dir) {
+                              const std::string& base_model_dir, bool write) {
+  auto tensors = peft_state_dict(model, cfg, write);
+  if (!write) return;
   fs::create_directories(dir);
   write_json_file((fs::path(dir) / "adapter_config.json").string(), peft_adapter_config(model, cfg, base_model_dir));
-  save_safetensors((fs::path(dir) / "adapter_model.safetensors").string(), peft_state_dict(model, cfg));
+  save_safetensors((fs::path(dir) / "adapter_model.safetensors").string(), tensors);
   if (!base_model_dir.empty())
     for (const auto& f : hf_side_files()) {
       const fs::path src = fs::path(base_model_dir) / f;
@@ -169,11 +191,11 @@ void write_peft_adapter_files(CausalLM& model, const LoraConfig& cfg, const std:
 }
 
 void save_peft_adapter(CausalLM& model, const LoraConfig& cfg, const std::string& out_dir,
-                       const std::string& base_model_dir) {
+                       const std::string& base_model_dir, bool write) {
   const std::string tmp = out_dir + ".tmp";
-  fs::remove_all(tmp);
-  write_peft_adapter_files(model, cfg, tmp, base_model_dir);
-  commit_dir(tmp, out_dir);
+  if (write) fs::remove_all(tmp);
+  write_peft_adapter_files(model, cfg, tmp, base_model_dir, write);
+  if (write) commit_dir(tmp, out_dir);
 }
 
 void load_peft_adapter_weights(CausalLM& model, const LoraConfig& cfg, const std::string& dir) {
@@ -184,18 +206,31 @@ void load_peft_adapter_weights(CausalLM& model, const LoraConfig& cfg, const std
                                                              : "");
   SafetensorsFile st(file.string());
   torch::NoGradGuard no_grad;
+  const auto shards = parallel::tp_shard_map(*model);
+  const auto& mp = model->parallel();
   std::set<std::string> used;
-  for (auto& [name, dst] : peft_state_dict(model, cfg)) {
+  for (auto& t : peft_local_tensors(model, cfg)) {
+    const std::string& name = t.peft_name;
     DIST_CHECK(st.contains(name), file.string(), ": missing tensor '", name, "'");
     const auto& e = st.entries().at(name);
-    DIST_CHECK(e.shape == dst.sizes().vec(), file.string(), ": tensor '", name, "' has shape ",
-               c10::IntArrayRef(e.shape), " but the model expects ", dst.sizes(), " (r=", cfg.r, ")");
-    dst.copy_(st.load(name, dst.scalar_type()));
+    const auto s = parallel::shard_of(shards, t.model_name);
+    const auto expected = parallel::full_shape(t.tensor, s);
+    DIST_CHECK(e.shape == expected, file.string(), ": tensor '", name, "' has shape ", c10::IntArrayRef(e.shape),
+               " but the model expects ", c10::IntArrayRef(expected), " (r=", cfg.r, ")");
+    t.tensor.copy_(parallel::local_slice(st.view(name), s).to(t.tensor.scalar_type()));
     used.insert(name);
   }
-  for (const auto& kv : st.entries())
-    DIST_CHECK(used.count(kv.first), file.string(), ": unexpected tensor '", kv.first,
-               "' (not an adapter of this model under adapter_config.json)");
+  for (const auto& kv : st.entries()) {
+    if (used.count(kv.first)) continue;
+    // Adapters of experts another ep rank holds.
+    const auto en = parallel::parse_expert_name(kv.first);
+    if (en.expert >= 0 && mp.ep_size() > 1) {
+      const int64_t per_rank = model->config().moe.num_experts / mp.ep_size();
+      if (used.count(en.with_expert(kv.first, mp.ep_rank() * per_rank))) continue;
+    }
+    DIST_FAIL(file.string(), ": unexpected tensor '", kv.first,
+              "' (not an adapter of this model under adapter_config.json)");
+  }
 }
 
 }  // namespace distillery

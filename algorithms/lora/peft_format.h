@@ -31,16 +31,26 @@ LoraConfig read_peft_adapter_config(const std::string& dir);
 // base_model_name_or_path of DIR/adapter_config.json ("" when absent).
 std::string peft_base_model(const std::string& dir);
 
-// The adapter's tensors under PEFT's names, each in its own dtype, in module order.
-std::vector<std::pair<std::string, torch::Tensor>> peft_state_dict(CausalLM& model, const LoraConfig& cfg);
+// One adapter tensor of this rank: its PEFT name, its name in the model, the live tensor.
+struct PeftTensor {
+  std::string peft_name, model_name;
+  torch::Tensor tensor;
+};
+std::vector<PeftTensor> peft_local_tensors(CausalLM& model, const LoraConfig& cfg);
+
+// The adapter's tensors under PEFT's names, each in its own dtype, in module order, whole. For a
+// sharded model (tp or ep > 1) it is collective and only ranks with keep=true get the list.
+std::vector<std::pair<std::string, torch::Tensor>> peft_state_dict(CausalLM& model, const LoraConfig& cfg,
+                                                                   bool keep = true);
 
 // Writes adapter_config.json, adapter_model.safetensors and the tokenizer files of `base_model_dir`
-// into the existing directory `dir` (no rename: used inside checkpoint directories).
+// into the existing directory `dir` (no rename: used inside checkpoint directories). Sharded models:
+// every rank calls it, the rank with write=true writes.
 void write_peft_adapter_files(CausalLM& model, const LoraConfig& cfg, const std::string& dir,
-                              const std::string& base_model_dir);
+                              const std::string& base_model_dir, bool write = true);
 // Writes a complete adapter directory atomically (temp dir + rename).
 void save_peft_adapter(CausalLM& model, const LoraConfig& cfg, const std::string& out_dir,
-                       const std::string& base_model_dir);
+                       const std::string& base_model_dir, bool write = true);
 
 // Copies DIR/adapter_model.safetensors into the adapters and modules_to_save of `model` (already
 // adapted with `cfg`): every tensor must be present with the model's shape, and none may be left over.

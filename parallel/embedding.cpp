@@ -1,0 +1,32 @@
+#include "parallel/embedding.h"
+
+#include "parallel/vocab_parallel.h"
+#include "trainer/error.h"
+
+namespace distillery {
+
+VocabEmbeddingImpl::VocabEmbeddingImpl(int64_t vocab, int64_t hidden, const parallel::ModelParallel& mp) {
+  if (mp.tp_size() > 1) {
+    DIST_ASSERT(vocab % mp.tp_size() == 0, "vocab ", vocab, " over tp ", mp.tp_size());
+    tp_ = mp.tp;
+    parts_ = mp.tp_size();
+    index_ = mp.tp_rank();
+    start_ = index_ * (vocab / parts_);
+    vocab /= parts_;
+  }
+  weight = register_parameter("weight", torch::empty({vocab, hidden}));
+}
+
+torch::Tensor VocabEmbeddingImpl::forward(const torch::Tensor& ids) {
+  if (!tp_) return torch::embedding(weight, ids);
+  return parallel::vocab_parallel_embedding(ids, weight, start_, tp_);
+}
+
+std::vector<std::pair<std::string, parallel::TpShard>> VocabEmbeddingImpl::tp_shards() const {
+  if (!tp_) return {};
+  parallel::TpShard s;
+  s.dim = 0, s.index = index_, s.parts = parts_;
+  return {{"weight", s}};
+}
+
+}  // namespace distillery

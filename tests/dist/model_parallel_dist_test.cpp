@@ -1,0 +1,217 @@
+// Tensor and expert parallelism against one process: the same SFT run (dense qwen3 with qk-norm,
+// qwen3_moe, deepseek_v3 with MLA and a shared expert) under every tp / ep layout the world size
+// allows gives the single-process losses, gradient norms, checkpoints (weights and optimizer state,
+// saved whole) and final weights; a tp checkpoint resumes under another layout; LoRA trains the
+// same under tp.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "../unit/moe_test_util.h"
+#include "../unit/tiny_run.h"
+#include "parallel/runtime.h"
+#include "trainer/hf_model.h"
+#include "trainer/loop.h"
+#include "trainer/safetensors.h"
+
+namespace distillery {
+namespace mp_dist {
+namespace fs = std::filesystem;
+
+constexpr int64_t kRowsPerStep = 8;
+
+struct Layout {
+  int tp = 1, ep = 1;
+  std::string name() const { return "tp" + std::to_string(tp) + "-ep" + std::to_string(ep); }
+};
+
+nlohmann::json model_json(const std::string& family) {
+  auto j = family == "qwen3" ? testing::tiny_config("qwen3") : testing::tiny_moe_config(family);
+  j["vocab_size"] = 256;  // byte-level data
+  return j;
+}
+
+// A fresh shared directory with the data and the family's model, made by rank 0.
+std::string fixture(const std::string& test, const std::string& family) {
+  auto& rt = parallel::Runtime::get();
+  const std::string dir =
+      std::string(DISTILLERY_BINARY_DIR) + "/dist-tmp/np" + std::to_string(rt.world_size) + "/mp-" + test;
+  if (rt.world_rank == 0) {
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    testing::write_tiny_sft_inputs(dir);  // data + a qwen2 model, replaced below
+    fs::remove_all(dir + "/model");
+    CausalLM m(TransformerConfig::from_json(model_json(family), "c"));
+    m->init_weights(5);
+    save_hf_model(m, dir + "/model", "", torch::kFloat32, int64_t{1} << 30);
+  }
+  rt.world->barrier();
+  return dir;
+}
+
+RecipeConfig recipe(const std::string& dir, const std::string& run, int world, Layout l) {
+  auto cfg = testing::tiny_sft_recipe(dir, run);
+  cfg.parallel.tp = l.tp;
+  cfg.parallel.ep = l.ep;
+  const int dp = world / l.tp;
+  cfg.trainer.micro_batch_size = 1;
+  cfg.trainer.grad_accum_steps = kRowsPerStep / dp;
+  cfg.trainer.save_every = 3;
+  cfg.trainer.keep_last = 3;
+  cfg.moe.aux_loss_coef = 0.01;  // exercised where the model has experts
+  cfg.moe.z_loss_coef = 0.001;
+  return cfg;
+}
+
+void run_reference(const RecipeConfig& cfg) {
+  auto& rt = parallel::Runtime::get();
+  if (rt.world_rank == 0) Trainer(cfg, std::make_shared<parallel::LocalCommunicator>()).run();
+  rt.world->barrier();
+}
+
+void expect_same_tensors(const std::string& a, const std::string& b, const std::string& stem, double tol) {
+  auto sa = SafetensorsSet::open_dir(a, stem), sb = SafetensorsSet::open_dir(b, stem);
+  ASSERT_EQ(sa.names(), sb.names()) << a << " vs " << b;
+  for (const auto& n : sa.names()) {
+    ASSERT_EQ(sa.entry(n).shape, sb.entry(n).shape) << n;
+    auto ta = sa.load(n, torch::kFloat64), tb = sb.load(n, torch::kFloat64);
+    EXPECT_LE((ta - tb).abs().max().item<double>(), tol) << n;
+  }
+}
+
+void expect_same_optimizer(const std::string& a, const std::string& b, double tol) {
+  SafetensorsFile fa(a + "/trainer_state/optimizer.safetensors"), fb(b + "/trainer_state/optimizer.safetensors");
+  ASSERT_EQ(fa.entries().size(), fb.entries().size());
+  for (const auto& [n, e] : fa.entries()) {
+    if (n == "rng.cpu") continue;
+    ASSERT_TRUE(fb.contains(n)) << n;
+    ASSERT_EQ(e.shape, fb.entries().at(n).shape) << n;
+    auto ta = fa.load(n, torch::kFloat64), tb = fb.load(n, torch::kFloat64);
+    // Adam's second moment is ~grad^2: compare relative to its scale.
+    const double scale = std::max(1.0, ta.abs().max().item<double>());
+    EXPECT_LE((ta - tb).abs().max().item<double>(), tol * scale) << n;
+  }
+}
+
+void expect_same_run(const std::string& ref, const std::string& run, const std::string& stem = "model") {
+  const auto la = testing::metric_column(ref), lb = testing::metric_column(run);
+  ASSERT_EQ(la.size(), lb.size()) << run;
+  for (size_t i = 0; i < la.size(); ++i) EXPECT_NEAR(la[i], lb[i], 1e-5) << run << " step " << i + 1;
+  const auto ga = testing::metric_column(ref, "grad_norm"), gb = testing::metric_column(run, "grad_norm");
+  for (size_t i = 0; i < ga.size(); ++i) EXPECT_NEAR(ga[i], gb[i], 1e-4) << run << " grad_norm step " << i + 1;
+  expect_same_tensors(ref + "/checkpoints/step-3", run + "/checkpoints/step-3", stem, 1e-5);
+  expect_same_optimizer(ref + "/checkpoints/step-3", run + "/checkpoints/step-3", 1e-5);
+  expect_same_tensors(ref + "/final", run + "/final", stem, 1e-5);
+}
+
+// Every layout of `world` ranks for the family: tp in {2, 4} dividing the world, ep dividing dp.
+std::vector<Layout> layouts(int world, bool moe) {
+  std::vector<Layout> out;
+  for (int tp : {1, 2, 4})
+    for (int ep : {1, 2, 4}) {
+      if (world % tp || (world / tp) % ep || (tp == 1 && ep == 1)) continue;
+      if (!moe && ep > 1) continue;
+      if (tp == 4 && world == 4 && ep > 1) continue;
+      out.push_back({tp, ep});
+    }
+  return out;
+}
+
+void check_family(const std::string& family, bool moe) {
+  auto& rt = parallel::Runtime::get();
+  const std::string dir = fixture(family, family);
+  run_reference(recipe(dir, "reference", 1, {}));
+  for (const Layout& l : layouts(rt.world_size, moe)) {
+    SCOPED_TRACE(family + " " + l.name());
+    Trainer(recipe(dir, l.name(), rt.world_size, l), rt.world).run();
+    rt.world->barrier();
+    if (rt.world_rank == 0) expect_same_run(dir + "/reference", dir + "/" + l.name());
+    rt.world->barrier();
+  }
+}
+
+TEST(ModelParallelTraining, DenseQwen3MatchesOneRankUnderTensorParallelism) { check_family("qwen3", false); }
+
+TEST(ModelParallelTraining, Qwen3MoeMatchesOneRankUnderTensorAndExpertParallelism) {
+  check_family("qwen3_moe", true);
+}
+
+TEST(ModelParallelTraining, DeepseekV3MlaMatchesOneRankUnderTensorAndExpertParallelism) {
+  check_family("deepseek_v3", true);
+}
+
+TEST(ModelParallelTraining, TensorParallelCheckpointResumesUnderAnotherLayout) {
+  // Written with tp=2 (and ep=2 where the world allows), resumed as plain data parallelism.
+  auto& rt = parallel::Runtime::get();
+  const std::string dir = fixture("resume", "qwen3_moe");
+  const Layout written{2, rt.world_size >= 4 ? 2 : 1};
+  Trainer(recipe(dir, "full", rt.world_size, written), rt.world).run();
+  rt.world->barrier();
+  if (rt.world_rank == 0) {
+    fs::create_directories(dir + "/resumed/checkpoints");
+    fs::copy(dir + "/full/checkpoints/step-3", dir + "/resumed/checkpoints/step-3", fs::copy_options::recursive);
+  }
+  rt.world->barrier();
+  auto cfg = recipe(dir, "resumed", rt.world_size, {1, 1});
+  cfg.trainer.resume = "auto";
+  Trainer(cfg, rt.world).run();
+  rt.world->barrier();
+  if (rt.world_rank == 0) {
+    const auto lf = testing::metric_column(dir + "/full"), lr = testing::metric_column(dir + "/resumed");
+    ASSERT_EQ(lr.size(), 3u);
+    for (size_t i = 0; i < 3; ++i) EXPECT_NEAR(lf[3 + i], lr[i], 1e-5) << "step " << 4 + i;
+  }
+}
+
+TEST(ModelParallelTraining, LoraUnderTensorParallelismMatchesOneRank) {
+  auto& rt = parallel::Runtime::get();
+  const std::string dir = fixture("lora", "qwen3");
+  auto with_lora = [](RecipeConfig cfg) {
+    cfg.lora.r = 4;
+    cfg.lora.use_dora = true;
+    cfg.lora.target_modules = {"all-linear"};
+    cfg.optim.lr = 1e-2;
+    return cfg;
+  };
+  run_reference(with_lora(recipe(dir, "reference", 1, {})));
+  for (int tp : {2, 4}) {
+    if (rt.world_size % tp) continue;
+    const Layout l{tp, 1};
+    Trainer(with_lora(recipe(dir, l.name(), rt.world_size, l)), rt.world).run();
+    rt.world->barrier();
+    if (rt.world_rank == 0) {
+      SCOPED_TRACE(l.name());
+      expect_same_run(dir + "/reference", dir + "/" + l.name(), "adapter_model");
+      const auto la = testing::metric_column(dir + "/reference");
+      EXPECT_LT(la.back(), la.front());
+    }
+    rt.world->barrier();
+  }
+}
+
+TEST(ModelParallelTraining, BadLayoutsAreUserErrorsOnEveryRank) {
+  auto& rt = parallel::Runtime::get();
+  const std::string dir = fixture("bad", "qwen3_moe");
+  auto message = [&](Layout l, int64_t heads_override = 0) -> std::string {
+    auto cfg = recipe(dir, "bad-" + l.name(), rt.world_size, l);
+    (void)heads_override;
+    try {
+      Trainer(cfg, rt.world).run();
+    } catch (const UserError& e) {
+      return e.what();
+    }
+    return "";
+  };
+  // ep must divide the 4 experts and dp; tp must divide the world.
+  if (rt.world_size == 4) {
+    EXPECT_NE(message({1, 3}).find("parallel.ep=3"), std::string::npos);
+    EXPECT_NE(message({3, 1}).find("parallel.tp=3"), std::string::npos);
+  } else {
+    EXPECT_NE(message({1, 4}).find("parallel.ep=4"), std::string::npos);
+    EXPECT_NE(message({4, 1}).find("parallel.tp=4"), std::string::npos);
+  }
+  rt.world->barrier();
+}
+
+}  // namespace mp_dist
+}  // namespace distillery
