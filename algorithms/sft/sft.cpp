@@ -56,7 +56,7 @@ StepData Sft::next_step() {
 torch::Tensor sft_loss_sum(CausalLM& model, const MicroBatch& mb, int64_t chunk_tokens, RouterStats* router) {
   auto hidden = model->forward({mb.input_ids, mb.position_ids, mb.doc_ids, router});  // [B, T, H]
   auto [h, t] = select_targets(hidden, mb.targets);                                     // [N, H], [N]
-  return fused_linear_cross_entropy_sum(h, model->output_weight(), t, chunk_tokens);
+  return model->cross_entropy_sum(h, t, chunk_tokens);
 }
 
 torch::Tensor Sft::loss(CausalLM& model, const MicroBatch& mb, int64_t global_targets,

@@ -65,7 +65,7 @@ TEST(MeshDist, EveryValidLayoutOfThisWorld) {
     for (int ep = 1; ep <= world->size(); ++ep) {
       const MeshConfig config{tp, ep};
       if (!mesh_errors(world->size(), config).empty()) continue;
-      SCOPED_TRACE(testing::Message() << "tp=" << tp << " ep=" << ep);
+      SCOPED_TRACE(::testing::Message() << "tp=" << tp << " ep=" << ep);
       expect_groups_match_coords(Mesh(world, config));
     }
 }

@@ -10,7 +10,10 @@
 #include "../unit/moe_test_util.h"
 #include "../unit/tiny_run.h"
 #include "parallel/runtime.h"
+#include "parallel/mesh.h"
+#include "parallel/model_shards.h"
 #include "trainer/hf_model.h"
+#include "trainer/losses.h"
 #include "trainer/loop.h"
 #include "trainer/safetensors.h"
 
@@ -53,7 +56,7 @@ RecipeConfig recipe(const std::string& dir, const std::string& run, int world, L
   auto cfg = testing::tiny_sft_recipe(dir, run);
   cfg.parallel.tp = l.tp;
   cfg.parallel.ep = l.ep;
-  const int dp = world / l.tp;
+  const int dp = std::max(1, world / l.tp);  // invalid layouts (the error tests) still get a recipe
   cfg.trainer.micro_batch_size = 1;
   cfg.trainer.grad_accum_steps = kRowsPerStep / dp;
   cfg.trainer.save_every = 3;
@@ -99,9 +102,11 @@ void expect_same_run(const std::string& ref, const std::string& run, const std::
   for (size_t i = 0; i < la.size(); ++i) EXPECT_NEAR(la[i], lb[i], 1e-5) << run << " step " << i + 1;
   const auto ga = testing::metric_column(ref, "grad_norm"), gb = testing::metric_column(run, "grad_norm");
   for (size_t i = 0; i < ga.size(); ++i) EXPECT_NEAR(ga[i], gb[i], 1e-4) << run << " grad_norm step " << i + 1;
-  expect_same_tensors(ref + "/checkpoints/step-3", run + "/checkpoints/step-3", stem, 1e-5);
-  expect_same_optimizer(ref + "/checkpoints/step-3", run + "/checkpoints/step-3", 1e-5);
-  expect_same_tensors(ref + "/final", run + "/final", stem, 1e-5);
+  // Weights: Adam turns rounding-level gradient differences (sums over tp in another order) into
+  // update differences of up to ~1% of one step (lr 3e-3) for near-zero gradients.
+  expect_same_tensors(ref + "/checkpoints/step-3", run + "/checkpoints/step-3", stem, 5e-5);
+  expect_same_optimizer(ref + "/checkpoints/step-3", run + "/checkpoints/step-3", 5e-5);
+  expect_same_tensors(ref + "/final", run + "/final", stem, 5e-5);
 }
 
 // Every layout of `world` ranks for the family: tp in {2, 4} dividing the world, ep dividing dp.
@@ -128,6 +133,46 @@ void check_family(const std::string& family, bool moe) {
     if (rt.world_rank == 0) expect_same_run(dir + "/reference", dir + "/" + l.name());
     rt.world->barrier();
   }
+}
+
+// One forward + backward of the whole model and of this rank's tp shard (tp = world size): hidden
+// states, logits, loss and every gradient (as the slice of the whole gradient) agree.
+void check_forward_backward(const std::string& family) {
+  auto& rt = parallel::Runtime::get();
+  const std::string dir = fixture("fwd-" + family, family);
+  parallel::Mesh mesh(rt.world, {rt.world_size, 1});
+  CausalLM whole = load_hf_model(dir + "/model");
+  CausalLM shard = load_hf_model(dir + "/model", torch::kFloat32, {mesh.tp(), mesh.ep()});
+  auto ids = torch::randint(0, 256, {2, 12}, torch::TensorOptions().dtype(torch::kInt64).device(torch::kCPU));
+  rt.world->broadcast(ids, 0);
+  auto targets = ids.roll(-1, 1);
+  auto run = [&](CausalLM& m) {
+    auto h = m->forward({ids});
+    auto [hs, t] = select_targets(h, targets);
+    auto loss = m->cross_entropy_sum(hs, t, 7);
+    loss.backward();
+    return std::make_pair(h.detach(), loss.item<double>());
+  };
+  auto [hw, lw] = run(whole);
+  auto [hs, ls] = run(shard);
+  EXPECT_TRUE(torch::allclose(hw, hs, 1e-5, 1e-5)) << family << " hidden, max diff " << (hw - hs).abs().max().item<double>();
+  EXPECT_NEAR(lw, ls, 1e-4) << family;
+  EXPECT_TRUE(torch::allclose(whole->logits(hw), shard->logits(hs), 1e-4, 1e-5)) << family << " logits";
+  parallel::NamedTensors params;
+  for (auto& np : shard->named_parameters()) params.emplace_back(np.key(), np.value());
+  const auto shards = parallel::tp_shard_map(*shard);
+  parallel::sync_tp_partial_grads(params, shards, *mesh.tp());
+  auto whole_params = whole->named_parameters();
+  for (auto& [name, p] : params) {
+    auto expected = parallel::local_slice(whole_params[name].grad(), parallel::shard_of(shards, name));
+    ASSERT_TRUE(p.grad().defined()) << name;
+    EXPECT_TRUE(torch::allclose(p.grad(), expected, 1e-4, 1e-6))
+        << family << " grad " << name << " max diff " << (p.grad() - expected).abs().max().item<double>();
+  }
+}
+
+TEST(ModelParallelTraining, ShardedForwardBackwardMatchesTheWholeModel) {
+  for (const char* family : {"qwen3", "qwen3_moe", "deepseek_v3"}) check_forward_backward(family);
 }
 
 TEST(ModelParallelTraining, DenseQwen3MatchesOneRankUnderTensorParallelism) { check_family("qwen3", false); }
@@ -192,9 +237,8 @@ TEST(ModelParallelTraining, LoraUnderTensorParallelismMatchesOneRank) {
 TEST(ModelParallelTraining, BadLayoutsAreUserErrorsOnEveryRank) {
   auto& rt = parallel::Runtime::get();
   const std::string dir = fixture("bad", "qwen3_moe");
-  auto message = [&](Layout l, int64_t heads_override = 0) -> std::string {
+  auto message = [&](Layout l) -> std::string {
     auto cfg = recipe(dir, "bad-" + l.name(), rt.world_size, l);
-    (void)heads_override;
     try {
       Trainer(cfg, rt.world).run();
     } catch (const UserError& e) {
