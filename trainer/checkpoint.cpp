@@ -55,9 +55,12 @@ std::string save_checkpoint(const CheckpointWrite& w, CausalLM& model, const Ada
       const auto shards = parallel::tp_shard_map(*model);
       const auto& mc = model->config();
       const int64_t per_rank = mc.moe.enabled() ? mc.moe.num_experts / mesh.ep_size() : 0;
+      // Sharded state: each dp rank's own slots, experts included, gathered over tp only (expert
+      // names are global and each expert's state has one owner among the ranks sharing it).
+      const parallel::ModelParallel groups =
+          w.sharded_optimizer ? parallel::ModelParallel{model->parallel().tp, nullptr} : model->parallel();
       tensors = parallel::gather_full(
-          tensors, [&](const std::string& n) { return parallel::shard_of(shards, n); }, model->parallel(), per_rank,
-          writer);
+          tensors, [&](const std::string& n) { return parallel::shard_of(shards, n); }, groups, per_rank, writer);
     }
     if (writer) {
       if (lead) tensors.emplace_back("rng.cpu", at::detail::getDefaultCPUGenerator().get_state());

@@ -58,8 +58,6 @@ TrainResult Trainer::run() {
   const bool lead = world_->rank() == 0;
   const auto& pc = cfg_.parallel;
   parallel::Mesh mesh(world_, parallel::MeshConfig{static_cast<int>(pc.tp), static_cast<int>(pc.ep)});
-  DIST_CHECK(!(pc.zero_stage >= 1 && pc.ep > 1), "parallel.zero_stage=1 with parallel.ep=", pc.ep,
-             ": ZeRO-1 shards optimizer state over dp ranks, which hold different experts under ep; use zero_stage 0");
   const auto& dp = mesh.dp();
   const auto& tc = cfg_.trainer;
   const std::string& run_dir = tc.output_dir;
@@ -101,7 +99,14 @@ TrainResult Trainer::run() {
   for (const auto& [name, p] : trainable_named)
     copies.push_back(parallel::param_copies(name, parallel::shard_of(tp_shards, name), world_->size(), mesh.ep_size()));
   const bool zero = pc.zero_stage >= 1 && dp->size() > 1;
-  if (zero) optimizer.shard(dp->rank(), dp->size());
+  // ZeRO-1: dense weights' state is spread over dp; routed experts' over the ranks sharing them.
+  auto is_expert = [](const ParamSlot& s) { return parallel::parse_expert_name(s.name).expert >= 0; };
+  if (zero && split_experts) {
+    optimizer.shard(dp->rank(), dp->size(), [&](const ParamSlot& s) { return !is_expert(s); });
+    optimizer.shard(mesh.expert_dp_rank(), mesh.expert_dp_size(), is_expert);
+  } else if (zero) {
+    optimizer.shard(dp->rank(), dp->size());
+  }
 
   int64_t start_step = 0;
   std::optional<std::string> resume_from;
@@ -185,7 +190,7 @@ TrainResult Trainer::run() {
       torch::NoGradGuard no_grad;
       for (auto& s : optimizer.slots()) {
         auto t = s.param.detach();
-        dp->broadcast(t, s.owner);
+        (split_experts && is_expert(s) ? *mesh.expert_dp() : *dp).broadcast(t, s.owner);
       }
     }
 

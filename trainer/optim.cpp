@@ -53,21 +53,24 @@ void AdamW::zero_grad() {
   }
 }
 
-void AdamW::shard(int rank, int size) {
-  rank_ = rank;
-  // Largest first onto the least loaded rank: balanced, and the same on every rank.
-  std::vector<size_t> order(slots_.size());
-  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+void AdamW::shard(int rank, int size, const std::function<bool(const ParamSlot&)>& in_group) {
+  // Largest first onto the least loaded rank: balanced, and the same on every rank of the group.
+  std::vector<size_t> order;
+  for (size_t i = 0; i < slots_.size(); ++i)
+    if (!in_group || in_group(slots_[i])) order.push_back(i);
   std::stable_sort(order.begin(), order.end(),
                    [&](size_t a, size_t b) { return slots_[a].param.numel() > slots_[b].param.numel(); });
   std::vector<int64_t> load(size, 0);
   for (size_t i : order) {
     const int r = static_cast<int>(std::min_element(load.begin(), load.end()) - load.begin());
     slots_[i].owner = r;
+    slots_[i].owned = r == rank;
     load[r] += slots_[i].param.numel();
   }
-  for (auto& s : slots_)
-    if (!owns(s)) s.exp_avg = s.exp_avg_sq = s.master = torch::Tensor();
+  for (size_t i : order) {
+    auto& s = slots_[i];
+    if (!s.owned) s.exp_avg = s.exp_avg_sq = s.master = torch::Tensor();
+  }
 }
 
 std::vector<std::pair<std::string, torch::Tensor>> AdamW::state_tensors() const {

@@ -18,7 +18,8 @@ struct ParamSlot {
   torch::Tensor master;  // fp32 copy when param is not fp32, else undefined
   torch::Tensor exp_avg, exp_avg_sq;  // fp32; undefined on ranks that do not own the slot
   bool decay = true;
-  int owner = 0;  // the dp rank that steps this parameter (ZeRO-1); 0 when unsharded
+  int owner = 0;       // the rank (of the slot's group) that steps this parameter (ZeRO-1); 0 when unsharded
+  bool owned = true;   // this rank is the owner
 };
 
 // Norms, biases and 1-d parameters get no weight decay (the usual LLM practice).
@@ -30,10 +31,12 @@ class AdamW {
   // One update with learning rate `lr` of the parameters this rank owns; parameters without a
   // gradient are skipped.
   void step(double lr);
-  // ZeRO-1: give each slot an owner among `size` ranks (balanced by size, deterministic) and keep
-  // state only for the slots `rank` owns. After step(), each owner broadcasts its parameters.
-  void shard(int rank, int size);
-  bool owns(const ParamSlot& s) const { return s.owner == rank_; }
+  // ZeRO-1: give each slot `in_group` selects (all when unset) an owner among the `size` ranks of its
+  // group (balanced by size, deterministic) and keep state only for the slots `rank` owns. Called
+  // once per group (dense weights over dp, routed experts over expert-dp). After step(), each
+  // owner broadcasts its parameters over the slot's group.
+  void shard(int rank, int size, const std::function<bool(const ParamSlot&)>& in_group = {});
+  bool owns(const ParamSlot& s) const { return s.owned; }
   void zero_grad();
   int64_t step_count() const { return step_; }
   std::vector<ParamSlot>& slots() { return slots_; }
@@ -47,7 +50,6 @@ class AdamW {
   OptimConfig cfg_;
   std::vector<ParamSlot> slots_;
   int64_t step_ = 0;
-  int rank_ = 0;
 };
 
 // Global L2 norm of all gradients (fp32); scales them down to max_norm when above it (max_norm > 0).
