@@ -7,7 +7,6 @@
 #include <functional>
 #include <numeric>
 
-#include "../unit/moe_test_util.h"
 #include "parallel/expert_dispatch.h"
 #include "parallel/runtime.h"
 #include "trainer/model_config.h"
@@ -18,11 +17,16 @@ namespace {
 constexpr int64_t kDispatchExperts = 8;  // divisible by 2 and 4
 constexpr int64_t kDispatchTopK = 2;
 
+// The fields RoutedExperts reads: 8 experts of width 16 on hidden 32. (Built directly, not from
+// tests/unit/moe_test_util.h, whose distillery::testing namespace would shadow gtest's `testing::`
+// in the other dist tests sharing this unity batch.)
 TransformerConfig dispatch_config() {
-  auto j = testing::tiny_moe_config("qwen3_moe");
-  j["num_experts"] = kDispatchExperts;
-  j["num_experts_per_tok"] = kDispatchTopK;
-  return TransformerConfig::from_json(j, "config.json");
+  TransformerConfig c;
+  c.hidden_size = 32;
+  c.moe.num_experts = kDispatchExperts;
+  c.moe.num_experts_per_tok = kDispatchTopK;
+  c.moe.moe_intermediate_size = 16;
+  return c;
 }
 
 // One rank's tokens and routing: k distinct experts per token, drawn from the first `usable`.
@@ -53,14 +57,17 @@ Pass run_pass(const Batch& b, const std::function<torch::Tensor(const torch::Ten
   return {out.detach(), x.grad(), w.grad()};
 }
 
-// max |a - b| <= atol + rtol * |b|, elementwise, in fp32.
+// max |a - b| <= atol + rtol * max |b|, in fp32: relative to the tensor's scale, since in bf16 a
+// small element of a gradient is a sum of terms each rounded at the scale of the large ones.
 ::testing::AssertionResult near(const torch::Tensor& a, const torch::Tensor& b, double rtol, double atol) {
   if (!a.defined() || !b.defined()) return ::testing::AssertionFailure() << "undefined tensor";
   if (a.sizes() != b.sizes()) return ::testing::AssertionFailure() << a.sizes() << " vs " << b.sizes();
+  if (b.numel() == 0) return ::testing::AssertionSuccess();
   auto fa = a.to(torch::kFloat32), fb = b.to(torch::kFloat32);
-  if (torch::allclose(fa, fb, rtol, atol)) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << "max |diff| " << (fa - fb).abs().max().item<float>() << " (max |ref| "
-                                       << fb.abs().max().item<float>() << ")";
+  const double diff = (fa - fb).abs().max().item<double>(), scale = fb.abs().max().item<double>();
+  if (diff <= atol + rtol * scale) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "max |diff| " << diff << " > " << atol << " + " << rtol << " * max |ref| "
+                                       << scale;
 }
 
 // Runs the dispatched layer on this rank's batch and the full expert list on the same batch, and
@@ -118,7 +125,7 @@ TEST(ExpertDispatch, RanksWithoutTokensAndExpertsWithoutTokensTakePart) {
 
 TEST(ExpertDispatch, Bf16MatchesWithinRounding) {
   const int rank = parallel::Runtime::get().world->rank();
-  check_against_full(/*tokens=*/9 + rank, kDispatchExperts, torch::kBFloat16, 2e-2, 2e-2);
+  check_against_full(/*tokens=*/9 + rank, kDispatchExperts, torch::kBFloat16, 3e-2, 1e-2);
 }
 
 TEST(ExpertDispatch, ExpertsHeldLocallyNeedNoExchange) {
