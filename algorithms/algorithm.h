@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "data/packing.h"
+#include "parallel/communicator.h"
 #include "trainer/transformer.h"
 
 namespace distillery {
@@ -36,6 +37,12 @@ class Algorithm {
   virtual torch::Tensor loss(CausalLM& model, const MicroBatch& mb, int64_t global_targets,
                              std::map<std::string, double>& metrics) = 0;
   virtual std::optional<EvalSums> evaluate(CausalLM& model) = 0;
+  // After the optimizer step (every rank, collectively over `dp`): updates that are not gradient
+  // steps, e.g. DeepSeek's router correction bias.
+  virtual void end_step(CausalLM& model, parallel::Communicator& dp) {
+    (void)model;
+    (void)dp;
+  }
   // Position in the data (and any algorithm state), saved in checkpoints.
   virtual nlohmann::json state() const = 0;
   virtual void load_state(const nlohmann::json& state) = 0;

@@ -70,6 +70,11 @@ TrainResult Trainer::run() {
 
   parallel::ModelParallel mp{mesh.tp(), mesh.ep()};
   CausalLM model = load_hf_model(cfg_.model.path, dtype, mp);
+  DIST_CHECK(cfg_.moe.bias_update_rate == 0 || model->config().moe.score_correction_bias, "moe.bias_update_rate=",
+             cfg_.moe.bias_update_rate, ": model_type ", model->config().model_type,
+             " has no gate.e_score_correction_bias to update (auxiliary-loss-free balancing is deepseek_v3's)");
+  DIST_CHECK(cfg_.moe.bias_update_rate == 0 || !cfg_.lora.enabled(), "moe.bias_update_rate=", cfg_.moe.bias_update_rate,
+             " with lora: the correction bias belongs to the base model, which a LoRA run neither trains nor saves");
   if (lead && world_->size() > 1) std::cerr << "[distillery] " << mesh.describe() << "\n";
   // LoRA: adapters on a frozen base; the optimizer, checkpoints and final/ then hold only the adapter.
   std::optional<LoraConfig> lora;
@@ -193,6 +198,8 @@ TrainResult Trainer::run() {
         (split_experts && is_expert(s) ? *mesh.expert_dp() : *dp).broadcast(t, s.owner);
       }
     }
+
+    algorithm->end_step(model, *dp);
 
     const double step_s = std::chrono::duration<double>(Clock::now() - ts).count();
     const double elapsed = std::chrono::duration<double>(Clock::now() - t0).count();

@@ -11,7 +11,7 @@
 
 #include <torch/torch.h>
 
-#include "trainer/moe.h"
+#include "trainer/transformer.h"
 
 namespace distillery {
 
@@ -26,10 +26,17 @@ struct MoeLossTerms {
   double load_max_over_mean = 0;  // micro-batch load imbalance, averaged over MoE layers
   double load_min_over_mean = 0;
   int64_t tokens = 0;    // real tokens in the micro-batch
+  torch::Tensor layer_counts;  // [L, E] fp32: tokens routed to each expert of each MoE layer (no gradient)
 };
 
 // The micro-batch's share of the step's auxiliary losses: summing over all micro-batches (and dp
 // ranks) gives the token-weighted means. step_tokens: real tokens in the whole optimizer step.
 MoeLossTerms moe_loss_terms(const RouterStats& stats, int64_t num_experts, int64_t step_tokens);
+
+// DeepSeek-V3's auxiliary-loss-free balancing (Wang et al. 2024, "Auxiliary-Loss-Free Load Balancing"):
+// after an optimizer step, each MoE layer's gate.e_score_correction_bias moves by `rate` towards
+// balance: + for experts that received fewer tokens than the layer's mean, - for more.
+// counts [L, E]: the step's tokens per expert on all ranks, in MoE-layer order. No-op for rate 0.
+void update_correction_bias(CausalLM& model, const torch::Tensor& counts, double rate);
 
 }  // namespace distillery

@@ -46,6 +46,7 @@ StepData Sft::next_step() {
     for (const auto& p : r) out.global_tokens += p.length;
   }
   step_tokens_ = out.global_tokens;
+  step_counts_ = torch::Tensor();
   for (int64_t m = 0; m < accum; ++m) {
     auto first = rows.begin() + dp_rank_ * per_rank + m * mbs;
     out.micro.push_back(make_micro_batch(train_, std::vector<PackedRow>(first, first + mbs), cfg_.data.max_seq_len));
@@ -74,6 +75,7 @@ torch::Tensor Sft::loss(CausalLM& model, const MicroBatch& mb, int64_t global_ta
   if (aux_coef > 0) loss = loss + aux_coef * terms.aux;
   if (z_coef > 0) loss = loss + z_coef * terms.z;
   const double share = static_cast<double>(terms.tokens) / static_cast<double>(std::max<int64_t>(1, step_tokens_));
+  step_counts_ = step_counts_.defined() ? step_counts_ + terms.layer_counts.cpu() : terms.layer_counts.cpu();
   metrics["moe_aux_loss"] += terms.aux.item<double>();
   metrics["moe_z_loss"] += terms.z.item<double>();
   metrics["moe_load_max_over_mean"] += terms.load_max_over_mean * share;
@@ -95,6 +97,14 @@ std::optional<EvalSums> Sft::evaluate(CausalLM& model) {
     sums.targets += mb.num_targets;
   }
   return sums;
+}
+
+void Sft::end_step(CausalLM& model, parallel::Communicator& dp) {
+  const double rate = cfg_.moe.bias_update_rate;
+  if (rate == 0 || !step_counts_.defined()) return;
+  auto counts = step_counts_.to(torch::kFloat64).contiguous();
+  dp.allreduce(counts);  // every dp rank (ep ranks included) routed its own tokens
+  update_correction_bias(model, counts, rate);
 }
 
 nlohmann::json Sft::state() const { return {{"epoch", stream_->epoch()}, {"row", stream_->position()}}; }

@@ -16,6 +16,7 @@ class Sft final : public Algorithm {
   torch::Tensor loss(CausalLM& model, const MicroBatch& mb, int64_t global_targets,
                      std::map<std::string, double>& metrics) override;
   std::optional<EvalSums> evaluate(CausalLM& model) override;
+  void end_step(CausalLM& model, parallel::Communicator& dp) override;
   nlohmann::json state() const override;
   void load_state(const nlohmann::json& state) override;
   std::string describe() const override;
@@ -27,6 +28,7 @@ class Sft final : public Algorithm {
   std::unique_ptr<RowStream> stream_;
   std::vector<PackedRow> eval_rows_;
   int64_t step_tokens_ = 0;  // real tokens of the current step (all ranks): the MoE losses' normalizer
+  torch::Tensor step_counts_;  // [L, E] tokens per expert this step on this rank (correction-bias update)
 };
 
 // Summed cross-entropy of a packed micro-batch's targets (no normalization). MoE models report

@@ -7,6 +7,7 @@
 
 #include "data/synthetic.h"
 #include "moe_test_util.h"
+#include "trainer/error.h"
 #include "trainer/fs_util.h"
 #include "trainer/hf_model.h"
 #include "trainer/loop.h"
@@ -124,6 +125,38 @@ TEST(MoeSft, MicroBatchSplitDoesNotChangeTheRunWithRouterLosses) {
       EXPECT_NEAR(ma[i][k].get<double>(), mb[i][k].get<double>(), 1e-5) << k << " step " << i + 1;
       EXPECT_NEAR(ma[i][k].get<double>(), mc[i][k].get<double>(), 1e-5) << k << " step " << i + 1;
     }
+}
+
+TEST(MoeSft, CorrectionBiasMovesTowardBalanceByTheRatePerStep) {
+  // deepseek_v3: after every step each layer's bias moves by exactly +-rate (or 0 at the mean).
+  TempDir dir;
+  auto cfg = moe_run(dir, "deepseek_v3", "bias");
+  cfg.moe.bias_update_rate = 0.01;
+  cfg.trainer.max_steps = 3;
+  train(cfg);
+  auto before = load_hf_model(cfg.model.path), after = load_hf_model(cfg.trainer.output_dir + "/final");
+  const std::string name = "model.layers.1.mlp.gate.e_score_correction_bias";
+  auto b0 = before->named_buffers()[name], b1 = after->named_buffers()[name];
+  auto steps = (b1 - b0) / 0.01;  // sum of 3 signs per expert
+  EXPECT_TRUE(torch::allclose(steps, steps.round(), 0, 1e-4)) << steps;
+  EXPECT_LE(steps.abs().max().item<double>(), 3.0 + 1e-4);
+  EXPECT_GT(steps.abs().sum().item<double>(), 0.0);
+  // Over-used experts go down, so the biases cannot all move the same way.
+  EXPECT_LT(steps.min().item<double>(), 0.0);
+  EXPECT_GT(steps.max().item<double>(), 0.0);
+}
+
+TEST(MoeSft, CorrectionBiasUpdateNeedsAModelWithTheBias) {
+  TempDir dir;
+  auto cfg = moe_run(dir, "qwen3_moe", "nobias");
+  cfg.moe.bias_update_rate = 0.01;
+  try {
+    train(cfg);
+    FAIL() << "expected a UserError";
+  } catch (const UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("moe.bias_update_rate=0.01: model_type qwen3_moe has no"), std::string::npos)
+        << e.what();
+  }
 }
 
 }  // namespace moe_sft_test
