@@ -90,8 +90,12 @@ std::optional<EvalSums> Sft::evaluate(CausalLM& model) {
   const int64_t mbs = cfg_.trainer.micro_batch_size;
   std::vector<PackedRow> mine;
   for (size_t i = dp_rank_; i < eval_rows_.size(); i += dp_size_) mine.push_back(eval_rows_[i]);
-  for (size_t s = 0; s < mine.size(); s += mbs) {
-    std::vector<PackedRow> chunk(mine.begin() + s, mine.begin() + std::min(mine.size(), s + mbs));
+  // Every dp rank runs the same number of forwards (expert parallelism exchanges tokens inside each
+  // one); a rank out of rows runs one row of padding, which has no targets.
+  const size_t most = (eval_rows_.size() + dp_size_ - 1) / dp_size_;
+  for (size_t s = 0; s < most; s += mbs) {
+    std::vector<PackedRow> chunk(mine.begin() + std::min(mine.size(), s), mine.begin() + std::min(mine.size(), s + mbs));
+    if (chunk.empty()) chunk.emplace_back();
     auto mb = make_micro_batch(eval_, chunk, cfg_.data.max_seq_len);
     sums.loss_sum += sft_loss_sum(model, mb, cfg_.model.loss_chunk_tokens).item<double>();
     sums.targets += mb.num_targets;
