@@ -11,6 +11,7 @@
 #include "parallel/runtime.h"
 #include "trainer/error.h"
 #include "trainer/fs_util.h"
+#include "trainer/generate_command.h"
 #include "trainer/hf_model.h"
 #include "trainer/loop.h"
 #include "trainer/recipe.h"
@@ -33,6 +34,8 @@ const char* kUsage =
     "                                           synthetic verifiable tasks (arithmetic, countdown)\n"
     "  merge-lora --base DIR --adapter DIR --out DIR [--dtype fp32|bf16|fp16]\n"
     "                                           fold a PEFT LoRA/DoRA adapter into its base model\n";
+
+std::string usage() { return std::string(kUsage) + generate_command_usage(); }
 
 // --flag value pairs and positionals, with every flag checked against the command's list.
 struct Args {
@@ -164,7 +167,7 @@ int cmd_merge_lora(const std::vector<std::string>& argv) {
 int cli_main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "-h" || args[0] == "--help") {
-    std::cout << kUsage;
+    std::cout << usage();
     return args.empty() ? 2 : 0;
   }
   const std::string cmd = args[0];
@@ -189,6 +192,7 @@ int cli_main(int argc, char** argv) {
     else if (cmd == "init-model") code = cmd_init_model(rest);
     else if (cmd == "make-data") code = cmd_make_data(rest);
     else if (cmd == "merge-lora") code = cmd_merge_lora(rest);
+    else if (cmd == "generate") code = run_generate_command(rest, rt.world);
     else if (cmd == "tokenize") code = text::run_tokenize_command(rest, std::cin, std::cout);
     else if (cmd == "recipe-keys") std::cout << recipe_reference(), code = 0;
     else std::cerr << "error: unknown command '" << cmd << "' (see distillery --help)\n";

@@ -80,6 +80,23 @@ torch::Tensor attention_mask(const torch::Tensor& doc_ids, int64_t seq_len, std:
   return allowed;
 }
 
+torch::Tensor attention_mask_after(const torch::Tensor& q_doc, const torch::Tensor& k_doc,
+                                   std::optional<int64_t> sliding_window) {
+  const int64_t tq = q_doc.size(1), tk = k_doc.size(1), past = tk - tq;
+  auto opts = torch::TensorOptions().dtype(torch::kInt64).device(q_doc.device());
+  auto q = (torch::arange(tq, opts) + past).unsqueeze(1), k = torch::arange(tk, opts).unsqueeze(0);
+  auto allowed = k <= q;                                                   // [Tq, Tk]
+  if (sliding_window) allowed = allowed.logical_and((q - k) < *sliding_window);
+  auto same = q_doc.unsqueeze(2) == k_doc.unsqueeze(1);                     // [B, Tq, Tk]
+  return allowed.unsqueeze(0).logical_and(same).unsqueeze(1);              // [B, 1, Tq, Tk]
+}
+
+std::pair<torch::Tensor, torch::Tensor> KvLayer::append(const torch::Tensor& k_new, const torch::Tensor& v_new) {
+  k = k.defined() ? torch::cat({k, k_new}, 2) : k_new;
+  v = v.defined() ? torch::cat({v, v_new}, 2) : v_new;
+  return {k, v};
+}
+
 RMSNormImpl::RMSNormImpl(int64_t dim, double eps, bool tp_partial) : eps_(eps), tp_partial_(tp_partial) {
   weight = register_parameter("weight", torch::ones({dim}));
 }

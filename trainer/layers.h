@@ -35,9 +35,23 @@ torch::Tensor apply_rotary(const torch::Tensor& x, const torch::Tensor& cos, con
 torch::Tensor attention_mask(const torch::Tensor& doc_ids, int64_t seq_len, std::optional<int64_t> sliding_window,
                              torch::Device device);
 
+// [B, 1, Tq, past + Tq] bool for queries that follow `past` cached keys: query i (absolute index
+// past + i) may attend key j when j <= past + i, both are in the same document and, with a
+// window, past + i - j < window. q_doc [B, Tq], k_doc [B, past + Tq].
+torch::Tensor attention_mask_after(const torch::Tensor& q_doc, const torch::Tensor& k_doc,
+                                   std::optional<int64_t> sliding_window);
+
 struct AttentionInputs {
   torch::Tensor cos, sin;  // [B, 1, T, D]
-  torch::Tensor allowed;   // [B, 1, T, T]
+  torch::Tensor allowed;   // [B, 1, T, past + T]
+};
+
+// One attention layer's keys and values so far, for incremental decoding: [B, heads, past, D]
+// as the layer uses them (after rotary; this rank's heads under tp). Empty before the first call.
+struct KvLayer {
+  torch::Tensor k, v;
+  // Appends this call's k/v (dim 2) and returns everything cached so far.
+  std::pair<torch::Tensor, torch::Tensor> append(const torch::Tensor& k_new, const torch::Tensor& v_new);
 };
 
 class RMSNormImpl : public torch::nn::Module, public parallel::TpSharded {

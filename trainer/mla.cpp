@@ -38,7 +38,7 @@ MlaAttentionImpl::MlaAttentionImpl(const TransformerConfig& c, const parallel::M
   if (mp.tp_size() > 1) tp_ = mp.tp;
 }
 
-torch::Tensor MlaAttentionImpl::forward(const torch::Tensor& x, const AttentionInputs& in) {
+torch::Tensor MlaAttentionImpl::forward(const torch::Tensor& x, const AttentionInputs& in, KvLayer* cache) {
   const int64_t B = x.size(0), T = x.size(1), H = heads_;
   const int64_t nope = cfg_.qk_nope_head_dim, rope = cfg_.qk_rope_head_dim, dv = cfg_.v_head_dim;
   auto q = q_proj ? q_proj(x) : q_b_proj(q_a_layernorm(q_a_proj(x)));    // [B, T, H*(nope+rope)]
@@ -55,6 +55,7 @@ torch::Tensor MlaAttentionImpl::forward(const torch::Tensor& x, const AttentionI
   k_rot = apply_rotary(k_rot, in.cos, in.sin).expand({B, H, T, rope});
   auto query = torch::cat({q_nope, q_rot}, -1);                           // [B, H, T, nope+rope]
   auto key = torch::cat({k_nope, k_rot}, -1);
+  if (cache) std::tie(key, v) = cache->append(key, v.contiguous());
   auto out = compat::attention(query, key, v.contiguous(), in.allowed, cfg_.softmax_scale);  // [B, H, T, v]
   return o_proj(out.transpose(1, 2).reshape({B, T, H * dv}));             // [B, T, hidden]
 }

@@ -24,7 +24,8 @@ class MlaAttentionImpl : public torch::nn::Module {
   // o_proj row-parallel; the latent projections and their norms are whole on every rank.
   MlaAttentionImpl(const TransformerConfig& cfg, const parallel::ModelParallel& mp = {});
   // x [B, T, hidden]; `in` holds cos/sin over qk_rope_head_dim and the packed-document mask.
-  torch::Tensor forward(const torch::Tensor& x, const AttentionInputs& in);
+  // With `cache`: attends to its keys first and appends this call's (per-head keys and values).
+  torch::Tensor forward(const torch::Tensor& x, const AttentionInputs& in, KvLayer* cache = nullptr);
   Linear q_proj{nullptr};                         // q_lora_rank null
   Linear q_a_proj{nullptr}, q_b_proj{nullptr};    // q_lora_rank set
   RMSNorm q_a_layernorm{nullptr};

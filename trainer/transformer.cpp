@@ -29,7 +29,7 @@ AttentionImpl::AttentionImpl(const TransformerConfig& c, const parallel::ModelPa
   if (tp > 1) tp_ = mp.tp;
 }
 
-torch::Tensor AttentionImpl::forward(const torch::Tensor& x_in, const AttentionInputs& in) {
+torch::Tensor AttentionImpl::forward(const torch::Tensor& x_in, const AttentionInputs& in, KvLayer* cache) {
   const int64_t B = x_in.size(0), T = x_in.size(1);
   auto x = parallel::copy_to_tp(x_in, tp_);                // one copy for q, k and v
   auto q = q_proj(x).view({B, T, heads_, head_dim_});      // [B, T, H, D]
@@ -39,6 +39,7 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x_in, const AttentionI
   q = apply_rotary(q.transpose(1, 2), in.cos, in.sin);     // [B, H, T, D]
   k = apply_rotary(k.transpose(1, 2), in.cos, in.sin);     // [B, Hkv, T, D]
   v = v.transpose(1, 2);
+  if (cache) std::tie(k, v) = cache->append(k, v);         // [B, Hkv, past + T, D]
   if (kv_heads_ != heads_) {                               // GQA: each kv head serves H/Hkv query heads
     k = k.repeat_interleave(heads_ / kv_heads_, 1);
     v = v.repeat_interleave(heads_ / kv_heads_, 1);
@@ -60,9 +61,10 @@ DecoderLayerImpl::DecoderLayerImpl(const TransformerConfig& c, int64_t index, co
   post_attention_layernorm = register_module("post_attention_layernorm", RMSNorm(c.hidden_size, c.rms_norm_eps));
 }
 
-torch::Tensor DecoderLayerImpl::forward(const torch::Tensor& x, const AttentionInputs& in, RouterStats* router) {
+torch::Tensor DecoderLayerImpl::forward(const torch::Tensor& x, const AttentionInputs& in, RouterStats* router,
+                                        KvLayer* cache) {
   auto a = input_layernorm(x);
-  auto h = x + (mla ? mla(a, in) : self_attn(a, in));
+  auto h = x + (mla ? mla->forward(a, in, cache) : self_attn->forward(a, in, cache));
   auto f = post_attention_layernorm(h);
   return h + (moe ? moe(f, router) : mlp(f));
 }
@@ -96,12 +98,21 @@ torch::Tensor CausalLMImpl::forward(const ForwardInputs& in) {
                        : torch::arange(T, in.input_ids.options()).unsqueeze(0).expand({B, T});
   AttentionInputs attn;
   std::tie(attn.cos, attn.sin) = rope_.tables(positions);
-  attn.allowed = attention_mask(in.doc_ids, T, cfg_.sliding_window, in.input_ids.device());
+  if (in.cache) {
+    DIST_ASSERT(in.position_ids.defined() && in.doc_ids.defined(), "a cached forward needs position_ids and doc_ids");
+    auto keys = in.cache->doc_ids.defined() ? torch::cat({in.cache->doc_ids, in.doc_ids}, 1) : in.doc_ids;
+    attn.allowed = attention_mask_after(in.doc_ids, keys, cfg_.sliding_window);
+    in.cache->doc_ids = keys;
+    in.cache->layers.resize(model->layers->size());
+  } else {
+    attn.allowed = attention_mask(in.doc_ids, T, cfg_.sliding_window, in.input_ids.device());
+  }
   if (in.router && !in.router->token_mask.defined())  // padding is doc -1; without doc_ids every token is real
     in.router->token_mask = in.doc_ids.defined() ? in.doc_ids >= 0
                                                  : torch::ones({B, T}, in.input_ids.options().dtype(torch::kBool));
   auto h = model->embed_tokens(in.input_ids);  // [B, T, hidden]
-  for (const auto& layer : *model->layers) h = layer->as<DecoderLayer>()->forward(h, attn, in.router);
+  for (size_t i = 0; i < model->layers->size(); ++i)
+    h = model->layers[i]->as<DecoderLayer>()->forward(h, attn, in.router, in.cache ? &in.cache->layers[i] : nullptr);
   return model->norm(h);
 }
 

@@ -27,7 +27,8 @@ class AttentionImpl : public torch::nn::Module {
   // Under tp each rank holds H/tp query heads and Hkv/tp key/value heads, or, when tp > Hkv, the
   // one key/value head its query heads use (replicated over tp/Hkv ranks).
   AttentionImpl(const TransformerConfig& cfg, const parallel::ModelParallel& mp = {});
-  torch::Tensor forward(const torch::Tensor& x, const AttentionInputs& in);  // [B, T, hidden]
+  // [B, T, hidden]; with `cache`, attends to its keys first and appends this call's.
+  torch::Tensor forward(const torch::Tensor& x, const AttentionInputs& in, KvLayer* cache = nullptr);
   Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
   RMSNorm q_norm{nullptr}, k_norm{nullptr};  // qwen3 only
 
@@ -41,7 +42,8 @@ TORCH_MODULE(Attention);
 class DecoderLayerImpl : public torch::nn::Module {
  public:
   DecoderLayerImpl(const TransformerConfig& cfg, int64_t index, const parallel::ModelParallel& mp = {});
-  torch::Tensor forward(const torch::Tensor& x, const AttentionInputs& in, RouterStats* router = nullptr);
+  torch::Tensor forward(const torch::Tensor& x, const AttentionInputs& in, RouterStats* router = nullptr,
+                        KvLayer* cache = nullptr);
   Attention self_attn{nullptr};     // GQA attention ("self_attn")
   MlaAttention mla{nullptr};        // DeepSeek MLA, also named "self_attn"
   Mlp mlp{nullptr};                 // dense feed-forward ("mlp")
@@ -59,12 +61,23 @@ class DecoderImpl : public torch::nn::Module {
 };
 TORCH_MODULE(Decoder);
 
+// Keys and values of every attention layer and the documents of the cached positions, for
+// incremental decoding (trainer/generate.h). Empty before the first forward that uses it.
+struct KvCache {
+  std::vector<KvLayer> layers;
+  torch::Tensor doc_ids;  // [B, past]: the cached positions' document ids (-1: padding)
+  int64_t length() const { return doc_ids.defined() ? doc_ids.size(1) : 0; }
+};
+
 // What a forward needs besides token ids. Undefined position_ids/doc_ids mean one document per row.
 struct ForwardInputs {
   torch::Tensor input_ids;     // [B, T] int64
   torch::Tensor position_ids;  // [B, T] int64
   torch::Tensor doc_ids;       // [B, T] int64
   RouterStats* router = nullptr;  // MoE models: collects routing statistics when set (token_mask filled in)
+  // Incremental decoding: these T positions follow the cache's (position_ids and doc_ids required);
+  // their keys and values are appended to it.
+  KvCache* cache = nullptr;
 };
 
 class CausalLMImpl : public torch::nn::Module {

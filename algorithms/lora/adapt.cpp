@@ -79,13 +79,14 @@ std::string lora_summary(CausalLM& model, const LoraConfig& cfg) {
   return s.str();
 }
 
-CausalLM load_adapted_model(const std::string& adapter_dir, std::string base_dir, torch::Dtype dtype) {
+CausalLM load_adapted_model(const std::string& adapter_dir, std::string base_dir, torch::Dtype dtype,
+                            const parallel::ModelParallel& mp) {
   LoraConfig cfg = read_peft_adapter_config(adapter_dir);
   if (base_dir.empty()) base_dir = peft_base_model(adapter_dir);
   DIST_CHECK(!base_dir.empty() && fs::exists(fs::path(base_dir) / "config.json"), adapter_dir,
              "/adapter_config.json: base_model_name_or_path '", base_dir,
              "' is not a local model directory; give the base model directory explicitly");
-  CausalLM model = load_hf_model(base_dir, dtype);
+  CausalLM model = load_hf_model(base_dir, dtype, mp);
   apply_lora(model, cfg, 0);
   load_peft_adapter_weights(model, cfg, adapter_dir);
   model->eval();

@@ -21,6 +21,8 @@ std::string lora_summary(CausalLM& model, const LoraConfig& cfg);
 
 // Base model (base_dir, or the adapter's base_model_name_or_path when base_dir is empty) with the PEFT
 // adapter in `adapter_dir` attached, ready for generation (eval mode).
-CausalLM load_adapted_model(const std::string& adapter_dir, std::string base_dir, torch::Dtype dtype);
+// With `mp`, this rank's tp/ep shard of both.
+CausalLM load_adapted_model(const std::string& adapter_dir, std::string base_dir, torch::Dtype dtype,
+                            const parallel::ModelParallel& mp = {});
 
 }  // namespace distillery

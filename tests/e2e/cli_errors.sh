@@ -32,5 +32,11 @@ printf '{"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "c
 expect "train.jsonl:2: malformed JSON" "$bin" train $r
 printf '{"messages": [{"role": "robot", "content": "a"}]}\n' > runs/quickstart/data/train.jsonl
 expect "train.jsonl:1: messages[0].role 'robot' is not one of system, user, assistant, tool" "$bin" train $r
+printf '{"prompt": "1+1="}\n{"text": "no prompt"}\n' > prompts.jsonl
+expect "prompts.jsonl:2: expected a 'messages' list or a 'prompt' string" \
+  "$bin" generate --model runs/quickstart/model --input prompts.jsonl --output out.jsonl
+expect "distillery generate: --top-p must be in (0, 1]" \
+  "$bin" generate --model runs/quickstart/model --input prompts.jsonl --output out.jsonl --top-p 0
+[ ! -e out.jsonl ] || { echo "FAIL: a failed generate left out.jsonl"; fail=1; }
 expect "unknown command 'trian'" "$bin" trian
 exit $fail

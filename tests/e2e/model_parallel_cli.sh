@@ -2,8 +2,9 @@
 # Tensor and expert parallelism from the command line, as a user runs them: the quickstart recipes
 # under `mpirun -np 2` with parallel.tp=2 or parallel.ep=2 (real Qwen3 / DeepSeek-V3 tokenizers,
 # vocabularies of 151,936 and 129,280 split over tp) give the one-process losses, and final/ is an
-# ordinary whole-model directory with the same tensors; a layout that does not fit the world stops
-# with exit code 2 naming the key.
+# ordinary whole-model directory with the same tensors; `distillery generate` samples the same
+# completions from them under tp / ep; a layout that does not fit the world stops with exit code 2
+# naming the key.
 set -euo pipefail
 bin=$1 src=$2
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
@@ -46,6 +47,21 @@ for ref, run, tol in (("dense-one", "dense-tp2", 2e-4), ("moe-one", "moe-tp2", 1
     assert worst < tol, f"{run} differs from one process by {worst}"
     assert header(ref) == header(run), f"{run}/final/model.safetensors does not hold the whole model's tensors"
 PY
+
+# Generation from the trained models: the same completions on one process and under tp / ep.
+head -5 runs/quickstart/data/eval.jsonl > prompts.jsonl
+gen() { local name=$1 model=$2 launch=$3; shift 3
+  $launch generate --model runs/$model/final --input prompts.jsonl --output $name.jsonl --max-new-tokens 16 \
+    --temperature 0.7 --top-p 0.9 --seed 1 --batch-size 2 "$@" 2> $name.log || { cat $name.log; exit 1; }
+}
+gen gen-dense-one dense-one "$bin"
+gen gen-dense-tp2 dense-one mpi --tp 2
+gen gen-moe-one moe-one "$bin"
+gen gen-moe-ep2 moe-one mpi --ep 2
+cmp gen-dense-one.jsonl gen-dense-tp2.jsonl
+cmp gen-moe-one.jsonl gen-moe-ep2.jsonl
+[ "$(wc -l < gen-dense-one.jsonl)" -eq 5 ] && grep -q '"finish_reason"' gen-dense-one.jsonl
+echo "generate: one process and tp=2 / ep=2 wrote identical completions"
 
 out=$(mpi train "$src/recipes/quickstart/sft.yaml" parallel.tp=3 2>&1) && { echo "tp=3 on 2 ranks ran"; exit 1; } || rc=$?
 [ "$rc" -eq 2 ] || { echo "tp=3: exit code $rc, wanted 2"; exit 1; }
