@@ -111,11 +111,8 @@ class VocabParallelCrossEntropy : public torch::autograd::Function<VocabParallel
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grad_out) {
-    auto saved = ctx->get_saved_variables();
-    auto g = grad_out[0];
-    torch::Tensor dh = saved[0].defined() ? saved[0] * g.to(saved[0].scalar_type()) : torch::Tensor();
-    torch::Tensor dw = saved[1].defined() ? saved[1] * g.to(saved[1].scalar_type()) : torch::Tensor();
-    return {dh, dw, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+    auto grads = scale_precomputed_grads(ctx->get_saved_variables(), grad_out[0]);
+    return {grads[0], grads[1], torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 };
 

@@ -53,15 +53,18 @@ class FusedLinearCrossEntropy : public torch::autograd::Function<FusedLinearCros
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grad_out) {
-    auto saved = ctx->get_saved_variables();
-    auto g = grad_out[0];
-    torch::Tensor dh = saved[0].defined() ? saved[0] * g.to(saved[0].scalar_type()) : torch::Tensor();
-    torch::Tensor dw = saved[1].defined() ? saved[1] * g.to(saved[1].scalar_type()) : torch::Tensor();
-    return {dh, dw, torch::Tensor(), torch::Tensor()};
+    auto grads = scale_precomputed_grads(ctx->get_saved_variables(), grad_out[0]);
+    return {grads[0], grads[1], torch::Tensor(), torch::Tensor()};
   }
 };
 
 }  // namespace
+
+std::vector<torch::Tensor> scale_precomputed_grads(const std::vector<torch::Tensor>& saved, const torch::Tensor& g) {
+  std::vector<torch::Tensor> out;
+  for (const auto& t : saved) out.push_back(t.defined() ? t * g.to(t.scalar_type()) : torch::Tensor());
+  return out;
+}
 
 torch::Tensor fused_linear_cross_entropy_sum(const torch::Tensor& hidden, const torch::Tensor& weight,
                                              const torch::Tensor& targets, int64_t chunk_tokens) {

@@ -15,6 +15,10 @@ constexpr int64_t kIgnoreIndex = -100;
 torch::Tensor fused_linear_cross_entropy_sum(const torch::Tensor& hidden, const torch::Tensor& weight,
                                              const torch::Tensor& targets, int64_t chunk_tokens);
 
+// The backward of a loss whose gradients were formed during its forward: each saved gradient (or
+// undefined) times the incoming gradient of the scalar loss.
+std::vector<torch::Tensor> scale_precomputed_grads(const std::vector<torch::Tensor>& saved, const torch::Tensor& g);
+
 // Rows of hidden [B, T, H] whose target is not kIgnoreIndex, and those targets: ([N, H], [N]).
 std::pair<torch::Tensor, torch::Tensor> select_targets(const torch::Tensor& hidden, const torch::Tensor& targets);
 

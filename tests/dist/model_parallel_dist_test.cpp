@@ -217,6 +217,28 @@ TEST(ModelParallelTraining, DeepseekV3MlaMatchesOneRankUnderTensorAndExpertParal
   check_family("deepseek_v3", true);
 }
 
+// Run `written`'s step-3 checkpoint continues as plain dp on all ranks with the losses of `expected`.
+void expect_resumes_as_plain_dp(const std::string& dir, const std::string& written, const std::string& expected) {
+  auto& rt = parallel::Runtime::get();
+  const std::string resumed = written + "-resumed";
+  if (rt.world_rank == 0) {
+    fs::create_directories(dir + "/" + resumed + "/checkpoints");
+    fs::copy(dir + "/" + written + "/checkpoints/step-3", dir + "/" + resumed + "/checkpoints/step-3",
+             fs::copy_options::recursive);
+  }
+  rt.world->barrier();
+  auto cfg = recipe(dir, resumed, rt.world_size, {1, 1});
+  cfg.trainer.resume = "auto";
+  Trainer(cfg, rt.world).run();
+  rt.world->barrier();
+  if (rt.world_rank == 0) {
+    const auto lf = testing::metric_column(dir + "/" + expected), lr = testing::metric_column(dir + "/" + resumed);
+    ASSERT_EQ(lr.size(), 3u);
+    for (size_t i = 0; i < 3; ++i) EXPECT_NEAR(lf[3 + i], lr[i], 1e-5) << resumed << " step " << 4 + i;
+  }
+  rt.world->barrier();
+}
+
 TEST(ModelParallelTraining, TensorParallelCheckpointResumesUnderAnotherLayout) {
   // Written with tp=2 (and ep=2 where the world allows), resumed as plain data parallelism.
   auto& rt = parallel::Runtime::get();
@@ -224,20 +246,7 @@ TEST(ModelParallelTraining, TensorParallelCheckpointResumesUnderAnotherLayout) {
   const Layout written{2, rt.world_size >= 4 ? 2 : 1};
   Trainer(recipe(dir, "full", rt.world_size, written), rt.world).run();
   rt.world->barrier();
-  if (rt.world_rank == 0) {
-    fs::create_directories(dir + "/resumed/checkpoints");
-    fs::copy(dir + "/full/checkpoints/step-3", dir + "/resumed/checkpoints/step-3", fs::copy_options::recursive);
-  }
-  rt.world->barrier();
-  auto cfg = recipe(dir, "resumed", rt.world_size, {1, 1});
-  cfg.trainer.resume = "auto";
-  Trainer(cfg, rt.world).run();
-  rt.world->barrier();
-  if (rt.world_rank == 0) {
-    const auto lf = testing::metric_column(dir + "/full"), lr = testing::metric_column(dir + "/resumed");
-    ASSERT_EQ(lr.size(), 3u);
-    for (size_t i = 0; i < 3; ++i) EXPECT_NEAR(lf[3 + i], lr[i], 1e-5) << "step " << 4 + i;
-  }
+  expect_resumes_as_plain_dp(dir, "full", "full");
 }
 
 TEST(ModelParallelTraining, ZeroOneWithExpertParallelismMatchesOneRankAndResumes) {
@@ -250,22 +259,8 @@ TEST(ModelParallelTraining, ZeroOneWithExpertParallelismMatchesOneRankAndResumes
   cfg.parallel.zero_stage = 1;
   Trainer(cfg, rt.world).run();
   rt.world->barrier();
-  if (rt.world_rank == 0) {
-    expect_same_run(dir + "/reference", dir + "/zero", "model", /*one_optimizer_file=*/false);
-    fs::create_directories(dir + "/resumed/checkpoints");
-    fs::copy(dir + "/zero/checkpoints/step-3", dir + "/resumed/checkpoints/step-3", fs::copy_options::recursive);
-  }
-  rt.world->barrier();
-  auto resumed = recipe(dir, "resumed", rt.world_size, {1, 1});
-  resumed.trainer.resume = "auto";
-  Trainer(resumed, rt.world).run();
-  rt.world->barrier();
-  if (rt.world_rank == 0) {
-    const auto lf = testing::metric_column(dir + "/reference"), lr = testing::metric_column(dir + "/resumed");
-    ASSERT_EQ(lr.size(), 3u);
-    for (size_t i = 0; i < 3; ++i) EXPECT_NEAR(lf[3 + i], lr[i], 1e-5) << "step " << 4 + i;
-  }
-  rt.world->barrier();
+  if (rt.world_rank == 0) expect_same_run(dir + "/reference", dir + "/zero", "model", /*one_optimizer_file=*/false);
+  expect_resumes_as_plain_dp(dir, "zero", "reference");
 }
 
 TEST(ModelParallelTraining, LoraUnderTensorParallelismMatchesOneRank) {
