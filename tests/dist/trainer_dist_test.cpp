@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "../unit/tiny_run.h"
+#include "dist_util.h"
 #include "parallel/runtime.h"
 #include "trainer/hf_model.h"
 #include "trainer/loop.h"
@@ -16,18 +17,9 @@ namespace fs = std::filesystem;
 
 constexpr int64_t kDistRowsPerStep = 8;  // global batch: the same for every layout
 
-// A directory every rank sees (the build dir), made fresh by rank 0.
+// A directory every rank sees, with the tiny model and data, made fresh by rank 0.
 std::string shared_dir(const std::string& test) {
-  auto& rt = parallel::Runtime::get();
-  const std::string dir =
-      std::string(DISTILLERY_BINARY_DIR) + "/dist-tmp/np" + std::to_string(rt.world_size) + "/" + test;
-  if (rt.world_rank == 0) {
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-    testing::write_tiny_sft_inputs(dir);
-  }
-  rt.world->barrier();
-  return dir;
+  return dist_testing::shared_test_dir(test, [](const std::string& dir) { testing::write_tiny_sft_inputs(dir); });
 }
 
 RecipeConfig recipe_for(const std::string& dir, const std::string& name, int ranks) {
@@ -148,13 +140,7 @@ TEST(DataParallelTraining, LoraWithZeroOneMatchesOneRank) {
   // Only the adapters are trainable, so only they are broadcast, reduced and sharded.
   auto& rt = parallel::Runtime::get();
   const std::string dir = shared_dir("lora");
-  auto with_lora = [](RecipeConfig cfg) {
-    cfg.lora.r = 4;
-    cfg.lora.use_dora = true;
-    cfg.lora.target_modules = {"all-linear"};
-    cfg.optim.lr = 1e-2;
-    return cfg;
-  };
+  const auto with_lora = dist_testing::with_dora_adapters;
   if (rt.world_rank == 0)
     Trainer(with_lora(recipe_for(dir, "reference", 1)), std::make_shared<parallel::LocalCommunicator>()).run();
   rt.world->barrier();
