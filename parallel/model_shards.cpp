@@ -75,55 +75,75 @@ torch::Tensor gather_tp(const torch::Tensor& local, const TpShard& s, Communicat
 
 }  // namespace model_shards_detail
 
-NamedTensors gather_full(const NamedTensors& local, const std::function<TpShard(const std::string&)>& shard,
-                         const ModelParallel& mp, int64_t experts_per_rank, bool keep) {
-  struct Item {
-    std::string name;
-    torch::Tensor t;
-    int64_t expert = -1;
-    size_t order = 0;  // position within its expert in the local list
+std::vector<TensorMeta> full_tensor_plan(const NamedTensors& local, const ShardOf& shard, const ModelParallel& mp,
+                                         int64_t experts_per_rank) {
+  struct Expert {
+    int64_t expert;
+    size_t order;  // the local tensor's position: its place within an expert (same structure everywhere)
+    TensorMeta meta;
   };
-  std::vector<Item> items;                          // in output order; expert = -2 marks a block's place
-  std::map<std::string, std::vector<Item>> blocks;  // block -> all its experts' tensors
+  std::vector<TensorMeta> out;
+  std::vector<std::string> blocks;                   // in order of first appearance
+  std::map<std::string, std::vector<Expert>> experts;  // block -> every expert's tensors
+  std::vector<std::pair<size_t, std::string>> block_at;  // (position in `out`, block) to splice in
   for (size_t i = 0; i < local.size(); ++i) {
-    const auto& [name, t0] = local[i];
+    const auto& [name, t] = local[i];
+    const TensorMeta meta{name, t.scalar_type(), full_shape(t, shard(name))};
+    const ExpertName en = parse_expert_name(name);
+    if (en.expert < 0) {
+      out.push_back(meta);
+      continue;
+    }
+    const std::string block = en.prefix_of(name);
+    if (!experts.count(block)) block_at.emplace_back(out.size(), block);
+    auto& list = experts[block];
+    for (int r = 0; r < mp.ep_size(); ++r) {
+      const int64_t e = en.expert + (r - mp.ep_rank()) * experts_per_rank;
+      TensorMeta m = meta;
+      m.name = en.with_expert(name, e);
+      list.push_back({e, i, m});
+    }
+  }
+  // Splice each block's experts, sorted by (expert, place within the expert), where it first appeared.
+  for (auto it = block_at.rbegin(); it != block_at.rend(); ++it) {
+    auto& list = experts[it->second];
+    std::stable_sort(list.begin(), list.end(), [](const Expert& a, const Expert& b) {
+      return a.expert != b.expert ? a.expert < b.expert : a.order < b.order;
+    });
+    std::vector<TensorMeta> metas;
+    for (auto& e : list) metas.push_back(e.meta);
+    out.insert(out.begin() + static_cast<std::ptrdiff_t>(it->first), metas.begin(), metas.end());
+  }
+  return out;
+}
+
+void for_each_full_tensor(const NamedTensors& local, const ShardOf& shard, const ModelParallel& mp,
+                          int64_t experts_per_rank,
+                          const std::function<void(const std::string& name, const torch::Tensor& whole)>& sink) {
+  for (const auto& [name, t0] : local) {
     torch::Tensor t = t0.detach();
     const TpShard s = shard(name);
     if (s.sharded() && mp.tp_size() > 1) t = model_shards_detail::gather_tp(t, s, *mp.tp);
     const ExpertName en = parse_expert_name(name);
-    if (en.expert < 0) {
-      if (keep) items.push_back({name, t});
-      continue;
-    }
-    const std::string block = en.prefix_of(name);
-    auto& list = blocks[block];
-    if (list.empty() && keep) items.push_back({block, torch::Tensor(), -2});
-    const size_t order = i;  // local order doubles as the within-expert order (same structure everywhere)
-    if (mp.ep_size() == 1) {
-      if (keep) list.push_back({name, t, en.expert, order});
+    if (en.expert < 0 || mp.ep_size() == 1) {
+      sink(name, t);
       continue;
     }
     auto all = mp.ep->allgather(t.contiguous().unsqueeze(0));  // [ep, ...]: rank r's expert e + (r - me) * per_rank
-    if (!keep) continue;
-    for (int r = 0; r < mp.ep_size(); ++r) {
-      const int64_t e = en.expert + (r - mp.ep_rank()) * experts_per_rank;
-      list.push_back({en.with_expert(name, e), all[r].clone(), e, order});
-    }
+    for (int r = 0; r < mp.ep_size(); ++r)
+      sink(en.with_expert(name, en.expert + (r - mp.ep_rank()) * experts_per_rank), all[r]);
   }
+}
+
+NamedTensors gather_full(const NamedTensors& local, const ShardOf& shard, const ModelParallel& mp,
+                         int64_t experts_per_rank, bool keep) {
+  std::map<std::string, torch::Tensor> got;
+  for_each_full_tensor(local, shard, mp, experts_per_rank, [&](const std::string& name, const torch::Tensor& whole) {
+    if (keep) got[name] = whole.clone();
+  });
   NamedTensors out;
   if (!keep) return out;
-  for (auto& item : items) {
-    if (item.expert != -2) {
-      out.emplace_back(item.name, item.t);
-      continue;
-    }
-    auto& list = blocks[item.name];
-    // Relative order inside an expert: the local list's order of the first local expert's tensors.
-    std::stable_sort(list.begin(), list.end(), [](const Item& a, const Item& b) {
-      return a.expert != b.expert ? a.expert < b.expert : a.order < b.order;
-    });
-    for (auto& e : list) out.emplace_back(e.name, e.t);
-  }
+  for (const auto& m : full_tensor_plan(local, shard, mp, experts_per_rank)) out.emplace_back(m.name, got.at(m.name));
   return out;
 }
 

@@ -15,6 +15,7 @@
 
 #include "parallel/grad_reducer.h"
 #include "parallel/tp_shard.h"
+#include "trainer/safetensors.h"
 
 namespace distillery::parallel {
 
@@ -41,11 +42,24 @@ struct ExpertName {
 };
 ExpertName parse_expert_name(const std::string& name);
 
+using ShardOf = std::function<TpShard(const std::string&)>;
+
+// The whole tensors `local` is part of (names, dtypes, whole shapes), in single-process order:
+// module order, the experts of a block in index order. No communication.
+std::vector<TensorMeta> full_tensor_plan(const NamedTensors& local, const ShardOf& shard, const ModelParallel& mp,
+                                         int64_t experts_per_rank);
+
 // Collective over the tp and ep groups of `mp` (every rank of the world calls it with the same
-// structure of `local`): the whole tensors, in single-process order (module order, the experts
-// of a block in index order). Only a rank with keep=true retains them; the others get an empty list.
-NamedTensors gather_full(const NamedTensors& local, const std::function<TpShard(const std::string&)>& shard,
-                         const ModelParallel& mp, int64_t experts_per_rank, bool keep);
+// structure of `local`): assembles the whole tensors one at a time and hands each to `sink` on
+// every rank (experts arrive grouped by local index, not in plan order). Only one whole tensor
+// (or one per ep rank, for experts) exists at a time.
+void for_each_full_tensor(const NamedTensors& local, const ShardOf& shard, const ModelParallel& mp,
+                          int64_t experts_per_rank,
+                          const std::function<void(const std::string& name, const torch::Tensor& whole)>& sink);
+
+// The whole tensors in plan order, kept on ranks with keep=true (the others get an empty list).
+NamedTensors gather_full(const NamedTensors& local, const ShardOf& shard, const ModelParallel& mp,
+                         int64_t experts_per_rank, bool keep);
 
 // After backward (before the optimizer): sums over tp the gradients each tp rank forms only in
 // part: partial_grad tensors, and slices replicated over several tp ranks (summed over the ranks

@@ -47,29 +47,41 @@ std::string save_checkpoint(const CheckpointWrite& w, CausalLM& model, const Ada
   }
   world.barrier();
   // Optimizer state: one file when every dp rank holds all of it, else one shard per dp rank; whole
-  // tensors either way (gathered over tp and ep, keyed by parameter name).
+  // tensors either way (assembled over tp and ep one at a time, keyed by parameter name).
   {
     const bool writer = w.sharded_optimizer ? mesh.tp_rank() == 0 : lead;
+    char stem[96];
+    if (w.sharded_optimizer)
+      std::snprintf(stem, sizeof(stem), "optimizer-%05d-of-%05d", mesh.dp_rank() + 1, mesh.dp_size());
+    else
+      std::snprintf(stem, sizeof(stem), "optimizer");
     auto tensors = optimizer.state_tensors();
+    torch::Tensor rng;
+    if (lead) rng = at::detail::getDefaultCPUGenerator().get_state();
     if (mesh.tp_size() > 1 || mesh.ep_size() > 1) {
       const auto shards = parallel::tp_shard_map(*model);
       const auto& mc = model->config();
       const int64_t per_rank = mc.moe.enabled() ? mc.moe.num_experts / mesh.ep_size() : 0;
-      // Sharded state: each dp rank's own slots, experts included, gathered over tp only (expert
+      const parallel::ShardOf shard_of = [&](const std::string& n) { return parallel::shard_of(shards, n); };
+      // Sharded state: each dp rank's own slots, experts included, assembled over tp only (expert
       // names are global and each expert's state has one owner among the ranks sharing it).
       const parallel::ModelParallel groups =
           w.sharded_optimizer ? parallel::ModelParallel{model->parallel().tp, nullptr} : model->parallel();
-      tensors = parallel::gather_full(
-          tensors, [&](const std::string& n) { return parallel::shard_of(shards, n); }, groups, per_rank, writer);
-    }
-    if (writer) {
-      if (lead) tensors.emplace_back("rng.cpu", at::detail::getDefaultCPUGenerator().get_state());
-      char name[96];
-      if (w.sharded_optimizer)
-        std::snprintf(name, sizeof(name), "optimizer-%05d-of-%05d.safetensors", mesh.dp_rank() + 1, mesh.dp_size());
-      else
-        std::snprintf(name, sizeof(name), "optimizer.safetensors");
-      save_safetensors((state_dir / name).string(), tensors);
+      std::unique_ptr<SafetensorsDirWriter> out;
+      if (writer) {
+        auto plan = parallel::full_tensor_plan(tensors, shard_of, groups, per_rank);
+        if (lead) plan.push_back({"rng.cpu", rng.scalar_type(), rng.sizes().vec()});
+        out = std::make_unique<SafetensorsDirWriter>(state_dir.string(), plan, INT64_MAX, stem);
+      }
+      parallel::for_each_full_tensor(tensors, shard_of, groups, per_rank,
+                                     [&](const std::string& n, const torch::Tensor& whole) {
+                                       if (out) out->write(n, whole);
+                                     });
+      if (out && lead) out->write("rng.cpu", rng);
+      if (out) out->commit();
+    } else if (writer) {
+      if (lead) tensors.emplace_back("rng.cpu", rng);
+      save_safetensors((state_dir / (std::string(stem) + ".safetensors")).string(), tensors);
     }
   }
   if (w.write_weights)

@@ -31,6 +31,11 @@ void AtomicFile::write(const void* data, size_t bytes) {
   DIST_CHECK(std::fwrite(data, 1, bytes, f_) == bytes, path_, ": write failed (", std::strerror(errno), ")");
 }
 
+void AtomicFile::write_at(uint64_t offset, const void* data, size_t bytes) {
+  DIST_CHECK(::fseeko(f_, static_cast<off_t>(offset), SEEK_SET) == 0, path_, ": seek failed (", std::strerror(errno), ")");
+  write(data, bytes);
+}
+
 void AtomicFile::commit() {
   DIST_CHECK(std::fflush(f_) == 0 && ::fsync(fileno(f_)) == 0, path_, ": flush failed (", std::strerror(errno), ")");
   std::fclose(f_);

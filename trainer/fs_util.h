@@ -17,6 +17,8 @@ class AtomicFile {
   AtomicFile& operator=(const AtomicFile&) = delete;
   void write(const void* data, size_t bytes);
   void write(const std::string& s) { write(s.data(), s.size()); }
+  // Writes at byte `offset` of the file (which grows as needed), for files filled out of order.
+  void write_at(uint64_t offset, const void* data, size_t bytes);
   void commit();  // fsync + rename into place
 
  private:

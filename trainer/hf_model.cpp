@@ -137,31 +137,67 @@ CausalLM load_hf_model(const std::string& dir, torch::Dtype dtype, const paralle
   return model;
 }
 
+namespace hf_model_detail {
+
+// This rank's tensors cast to `dtype`, and how to place each in its whole tensor.
+struct LocalState {
+  std::vector<std::pair<std::string, torch::Tensor>> tensors;
+  parallel::ShardMap shards;
+  int64_t experts_per_rank = 0;
+  parallel::ShardOf shard_of() const {
+    return [this](const std::string& n) { return parallel::shard_of(shards, n); };
+  }
+};
+
+LocalState local_state(CausalLM& model, torch::Dtype dtype) {
+  LocalState s;
+  for (auto& np : hf_named_tensors(model)) s.tensors.emplace_back(np.first, np.second.detach().to(dtype));
+  s.shards = parallel::tp_shard_map(*model);
+  const auto& mc = model->config();
+  s.experts_per_rank = mc.moe.enabled() ? mc.moe.num_experts / model->parallel().ep_size() : 0;
+  return s;
+}
+
+bool sharded(CausalLM& model) { return model->parallel().tp_size() > 1 || model->parallel().ep_size() > 1; }
+
+}  // namespace hf_model_detail
+
 std::vector<std::pair<std::string, torch::Tensor>> hf_state_dict(CausalLM& model, torch::Dtype dtype, bool keep) {
-  std::vector<std::pair<std::string, torch::Tensor>> out;
-  for (auto& np : hf_named_tensors(model)) out.emplace_back(np.first, np.second.detach().to(dtype));
-  const auto& mp = model->parallel();
-  if (mp.tp_size() == 1 && mp.ep_size() == 1) return keep ? out : decltype(out){};
-  const auto shards = parallel::tp_shard_map(*model);
-  const int64_t per_rank = model->config().moe.enabled() ? model->config().moe.num_experts / mp.ep_size() : 0;
-  return parallel::gather_full(
-      out, [&](const std::string& n) { return parallel::shard_of(shards, n); }, mp, per_rank, keep);
+  auto s = hf_model_detail::local_state(model, dtype);
+  if (!hf_model_detail::sharded(model)) return keep ? s.tensors : decltype(s.tensors){};
+  return parallel::gather_full(s.tensors, s.shard_of(), model->parallel(), s.experts_per_rank, keep);
 }
 
 void write_hf_model_files(CausalLM& model, const std::string& dir, const std::string& source_dir,
                           torch::Dtype dtype, int64_t max_shard_bytes, bool write) {
-  auto tensors = hf_state_dict(model, dtype, write);
-  if (!write) return;
-  fs::create_directories(dir);
-  nlohmann::json cfg = model->config().raw;
-  cfg["torch_dtype"] = hf_dtype_name(dtype);
-  write_json_file((fs::path(dir) / "config.json").string(), cfg);
-  save_safetensors_dir(dir, tensors, max_shard_bytes);
-  if (!source_dir.empty())
-    for (const auto& f : hf_side_files()) {
-      const fs::path src = fs::path(source_dir) / f;
-      if (fs::exists(src)) fs::copy_file(src, fs::path(dir) / f, fs::copy_options::overwrite_existing);
-    }
+  if (write) {
+    fs::create_directories(dir);
+    nlohmann::json cfg = model->config().raw;
+    cfg["torch_dtype"] = hf_dtype_name(dtype);
+    write_json_file((fs::path(dir) / "config.json").string(), cfg);
+    if (!source_dir.empty())
+      for (const auto& f : hf_side_files()) {
+        const fs::path src = fs::path(source_dir) / f;
+        if (fs::exists(src)) fs::copy_file(src, fs::path(dir) / f, fs::copy_options::overwrite_existing);
+      }
+  }
+  if (!hf_model_detail::sharded(model)) {
+    if (write) save_safetensors_dir(dir, hf_state_dict(model, dtype), max_shard_bytes);
+    return;
+  }
+  // Sharded: each whole tensor is assembled in turn and written straight to its place in the files,
+  // so the writing rank never holds the whole model.
+  auto s = hf_model_detail::local_state(model, dtype);
+  std::unique_ptr<SafetensorsDirWriter> out;
+  if (write)
+    out = std::make_unique<SafetensorsDirWriter>(
+        dir, parallel::full_tensor_plan(s.tensors, s.shard_of(), model->parallel(), s.experts_per_rank),
+        max_shard_bytes);
+  parallel::for_each_full_tensor(s.tensors, s.shard_of(), model->parallel(), s.experts_per_rank,
+                                 [&](const std::string& name, const torch::Tensor& whole) {
+                                   if (out) out->write(name, whole);
+                                 });
+  if (out) out->commit();
 }
 
 void save_hf_model(CausalLM& model, const std::string& out_dir, const std::string& source_dir,

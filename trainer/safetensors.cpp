@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <set>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
@@ -122,30 +123,117 @@ torch::Tensor SafetensorsFile::load(const std::string& name, torch::Dtype dtype)
   return view(name).to(dtype, /*non_blocking=*/false, /*copy=*/true);
 }
 
-void save_safetensors(const std::string& path, const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
+int64_t TensorMeta::bytes() const {
+  int64_t n = 1;
+  for (auto d : shape) n *= d;
+  return n * static_cast<int64_t>(torch::elementSize(dtype));
+}
+
+namespace st_detail {
+
+// One file of a plan: its header (entries in name order, 8-byte aligned data) and where each tensor goes.
+struct PlannedFile {
+  std::string path;
+  std::string header;  // with its 8-byte length prefix
+  std::map<std::string, std::pair<uint64_t, TensorMeta>> at;  // name -> (absolute offset, meta)
+};
+
+PlannedFile plan_file(const std::string& path, std::vector<TensorMeta> tensors,
                       const std::map<std::string, std::string>& metadata) {
-  std::vector<std::pair<std::string, torch::Tensor>> sorted = tensors;
-  std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::sort(tensors.begin(), tensors.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
   json header = json::object();
   if (!metadata.empty()) header["__metadata__"] = metadata;
-  size_t offset = 0;
-  for (auto& [name, t] : sorted) {
-    t = t.detach().to(torch::kCPU).contiguous();
-    const size_t bytes = t.numel() * t.element_size();
-    header[name] = {{"dtype", dtype_to_safetensors(t.scalar_type())},
-                    {"shape", t.sizes().vec()},
-                    {"data_offsets", {offset, offset + bytes}}};
+  uint64_t offset = 0;
+  std::vector<std::pair<std::string, uint64_t>> rel;
+  for (const auto& t : tensors) {
+    const uint64_t bytes = static_cast<uint64_t>(t.bytes());
+    header[t.name] = {{"dtype", dtype_to_safetensors(t.dtype)}, {"shape", t.shape}, {"data_offsets", {offset, offset + bytes}}};
+    rel.emplace_back(t.name, offset);
     offset += bytes;
   }
   std::string h = header.dump();
   while ((h.size() + 8) % 8) h.push_back(' ');  // data section 8-byte aligned
-  AtomicFile out(path);
-  uint8_t len[8];
+  PlannedFile f;
+  f.path = path;
   uint64_t n = h.size();
-  for (int i = 0; i < 8; ++i) len[i] = static_cast<uint8_t>(n >> (8 * i));
-  out.write(len, 8);
-  out.write(h.data(), h.size());
-  for (const auto& [name, t] : sorted) out.write(t.data_ptr(), t.numel() * t.element_size());
+  for (int i = 0; i < 8; ++i) f.header.push_back(static_cast<char>(static_cast<uint8_t>(n >> (8 * i))));
+  f.header += h;
+  for (size_t i = 0; i < tensors.size(); ++i) f.at[tensors[i].name] = {f.header.size() + rel[i].second, tensors[i]};
+  return f;
+}
+
+}  // namespace st_detail
+
+struct SafetensorsDirWriter::Impl {
+  std::string dir, stem;
+  std::vector<st_detail::PlannedFile> files;
+  std::vector<std::unique_ptr<AtomicFile>> out;
+  std::map<std::string, size_t> file_of;
+  std::set<std::string> written;
+  int64_t total = 0;
+};
+
+SafetensorsDirWriter::SafetensorsDirWriter(const std::string& dir, const std::vector<TensorMeta>& plan,
+                                           int64_t max_shard_bytes, const std::string& stem)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->dir = dir;
+  impl_->stem = stem;
+  std::vector<std::vector<TensorMeta>> shards(1);
+  int64_t in_shard = 0;
+  for (const auto& t : plan) {
+    if (in_shard > 0 && in_shard + t.bytes() > max_shard_bytes) shards.emplace_back(), in_shard = 0;
+    shards.back().push_back(t);
+    in_shard += t.bytes();
+    impl_->total += t.bytes();
+  }
+  char name[128];
+  for (size_t i = 0; i < shards.size(); ++i) {
+    if (shards.size() == 1)
+      std::snprintf(name, sizeof(name), "%s.safetensors", stem.c_str());
+    else
+      std::snprintf(name, sizeof(name), "%s-%05zu-of-%05zu.safetensors", stem.c_str(), i + 1, shards.size());
+    impl_->files.push_back(st_detail::plan_file((fs::path(dir) / name).string(), shards[i], {{"format", "pt"}}));
+    for (const auto& t : shards[i]) impl_->file_of[t.name] = i;
+    impl_->out.push_back(std::make_unique<AtomicFile>(impl_->files.back().path));
+    impl_->out.back()->write(impl_->files.back().header);
+  }
+}
+
+SafetensorsDirWriter::~SafetensorsDirWriter() = default;
+
+void SafetensorsDirWriter::write(const std::string& name, const torch::Tensor& t) {
+  auto it = impl_->file_of.find(name);
+  DIST_ASSERT(it != impl_->file_of.end(), "safetensors writer: '", name, "' is not in the plan");
+  const auto& [offset, meta] = impl_->files[it->second].at.at(name);
+  DIST_ASSERT(t.scalar_type() == meta.dtype && t.sizes().vec() == meta.shape, "safetensors writer: '", name, "' is ",
+              t.sizes(), " ", t.scalar_type(), ", planned ", c10::IntArrayRef(meta.shape), " ", meta.dtype);
+  DIST_ASSERT(impl_->written.insert(name).second, "safetensors writer: '", name, "' written twice");
+  auto c = t.detach().to(torch::kCPU).contiguous();
+  impl_->out[it->second]->write_at(offset, c.data_ptr(), c.numel() * c.element_size());
+}
+
+void SafetensorsDirWriter::commit() {
+  DIST_ASSERT(impl_->written.size() == impl_->file_of.size(), "safetensors writer: ", impl_->written.size(), " of ",
+              impl_->file_of.size(), " tensors written");
+  for (auto& f : impl_->out) f->commit();
+  if (impl_->files.size() == 1) return;
+  json weight_map = json::object();
+  for (const auto& [name, i] : impl_->file_of) weight_map[name] = fs::path(impl_->files[i].path).filename().string();
+  json index = {{"metadata", {{"total_size", impl_->total}}}, {"weight_map", weight_map}};
+  write_json_file((fs::path(impl_->dir) / (impl_->stem + ".safetensors.index.json")).string(), index);
+}
+
+void save_safetensors(const std::string& path, const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
+                      const std::map<std::string, std::string>& metadata) {
+  std::vector<TensorMeta> plan;
+  for (const auto& [name, t] : tensors) plan.push_back({name, t.scalar_type(), t.sizes().vec()});
+  auto f = st_detail::plan_file(path, plan, metadata);
+  AtomicFile out(path);
+  out.write(f.header);
+  for (const auto& [name, t] : tensors) {
+    auto c = t.detach().to(torch::kCPU).contiguous();
+    out.write_at(f.at.at(name).first, c.data_ptr(), c.numel() * c.element_size());
+  }
   out.commit();
 }
 
@@ -204,28 +292,11 @@ std::vector<std::string> SafetensorsSet::names() const {
 
 void save_safetensors_dir(const std::string& dir, const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
                           int64_t max_shard_bytes, const std::string& stem) {
-  std::vector<std::vector<std::pair<std::string, torch::Tensor>>> shards(1);
-  int64_t in_shard = 0, total = 0;
-  for (const auto& nt : tensors) {
-    const int64_t bytes = nt.second.numel() * nt.second.element_size();
-    if (in_shard > 0 && in_shard + bytes > max_shard_bytes) shards.emplace_back(), in_shard = 0;
-    shards.back().push_back(nt);
-    in_shard += bytes;
-    total += bytes;
-  }
-  if (shards.size() == 1) {
-    save_safetensors((fs::path(dir) / (stem + ".safetensors")).string(), tensors);
-    return;
-  }
-  json weight_map = json::object();
-  char name[128];
-  for (size_t i = 0; i < shards.size(); ++i) {
-    std::snprintf(name, sizeof(name), "%s-%05zu-of-%05zu.safetensors", stem.c_str(), i + 1, shards.size());
-    save_safetensors((fs::path(dir) / name).string(), shards[i]);
-    for (const auto& nt : shards[i]) weight_map[nt.first] = name;
-  }
-  json index = {{"metadata", {{"total_size", total}}}, {"weight_map", weight_map}};
-  write_json_file((fs::path(dir) / (stem + ".safetensors.index.json")).string(), index);
+  std::vector<TensorMeta> plan;
+  for (const auto& [name, t] : tensors) plan.push_back({name, t.scalar_type(), t.sizes().vec()});
+  SafetensorsDirWriter w(dir, plan, max_shard_bytes, stem);
+  for (const auto& [name, t] : tensors) w.write(name, t);
+  w.commit();
 }
 
 }  // namespace distillery

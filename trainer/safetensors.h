@@ -75,4 +75,30 @@ class SafetensorsSet {
 void save_safetensors_dir(const std::string& dir, const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
                           int64_t max_shard_bytes, const std::string& stem = "model");
 
+// A tensor to be written: its name, dtype and shape.
+struct TensorMeta {
+  std::string name;
+  torch::Dtype dtype;
+  std::vector<int64_t> shape;
+  int64_t bytes() const;
+};
+
+// The files of save_safetensors_dir, byte for byte, written one tensor at a time in any order from a
+// plan made up front: each tensor goes straight to its offset, so a model gathered from many ranks
+// never has to be in memory at once. Nothing is visible in DIR before commit().
+class SafetensorsDirWriter {
+ public:
+  SafetensorsDirWriter(const std::string& dir, const std::vector<TensorMeta>& plan, int64_t max_shard_bytes,
+                       const std::string& stem = "model");
+  ~SafetensorsDirWriter();
+  // `t` must match the plan's dtype and shape for `name`; each name once.
+  void write(const std::string& name, const torch::Tensor& t);
+  // Every planned tensor written: fsync and rename the files, write the index when sharded.
+  void commit();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
 }  // namespace distillery

@@ -58,6 +58,43 @@ TEST(Safetensors, ShardedSetRoundTripsThroughIndex) {
   for (int i = 0; i < 5; ++i) EXPECT_EQ(set.load("t" + std::to_string(i), torch::kFloat32)[0].item<float>(), i);
 }
 
+TEST(Safetensors, DirWriterFilledOutOfOrderWritesTheSameBytes) {
+  // Tensors written one at a time in reverse order give the files save_safetensors_dir writes,
+  // single-file and sharded (with the index).
+  TempDir dir;
+  std::vector<std::pair<std::string, torch::Tensor>> t = {{"b.weight", torch::randn({5, 3})},
+                                                          {"a.bias", torch::arange(7, torch::kInt64)},
+                                                          {"c.w", torch::randn({4}).to(torch::kBFloat16)}};
+  auto read = [](const std::string& path) { return read_text_file(path); };
+  for (int64_t max_bytes : {int64_t{1} << 20, int64_t{64}}) {
+    const std::string a = dir.str() + "/a" + std::to_string(max_bytes), b = dir.str() + "/b" + std::to_string(max_bytes);
+    std::filesystem::create_directories(a);
+    std::filesystem::create_directories(b);
+    save_safetensors_dir(a, t, max_bytes);
+    std::vector<TensorMeta> plan;
+    for (const auto& [n, x] : t) plan.push_back({n, x.scalar_type(), x.sizes().vec()});
+    SafetensorsDirWriter w(b, plan, max_bytes);
+    EXPECT_FALSE(std::filesystem::exists(b + "/model.safetensors"));  // nothing visible before commit
+    for (auto it = t.rbegin(); it != t.rend(); ++it) w.write(it->first, it->second);
+    w.commit();
+    size_t files = 0;
+    for (const auto& e : std::filesystem::directory_iterator(a)) {
+      ++files;
+      EXPECT_EQ(read(e.path().string()), read(b + "/" + e.path().filename().string())) << e.path();
+    }
+    EXPECT_EQ(files, max_bytes == 64 ? 3u : 1u);  // 60 | 56 + 8 bytes in 64-byte shards: 2 files + index
+  }
+}
+
+TEST(Safetensors, DirWriterRejectsAShapeOffPlanAndAnUnfinishedCommit) {
+  TempDir dir;
+  SafetensorsDirWriter w(dir.str(), {{"x", torch::kFloat32, {2, 2}}, {"y", torch::kFloat32, {3}}}, 1 << 20);
+  EXPECT_ANY_THROW(w.write("x", torch::zeros({4})));
+  w.write("x", torch::zeros({2, 2}));
+  EXPECT_ANY_THROW(w.commit());  // y was never written
+  EXPECT_FALSE(std::filesystem::exists(dir.str() + "/model.safetensors"));
+}
+
 TEST(Safetensors, TruncatedFileIsAUserErrorNamingIt) {
   TempDir dir;
   save_safetensors(dir / "a.safetensors", {{"w", torch::ones({4})}});
