@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <functional>
 #include <fstream>
 
 #include "../unit/moe_test_util.h"
@@ -214,7 +215,8 @@ TEST(ModelParallelTraining, DeepseekV3MlaMatchesOneRankUnderTensorAndExpertParal
 }
 
 // Run `written`'s step-3 checkpoint continues as plain dp on all ranks with the losses of `expected`.
-void expect_resumes_as_plain_dp(const std::string& dir, const std::string& written, const std::string& expected) {
+void expect_resumes_as_plain_dp(const std::string& dir, const std::string& written, const std::string& expected,
+                                const std::function<RecipeConfig(RecipeConfig)>& adapt = {}) {
   auto& rt = parallel::Runtime::get();
   const std::string resumed = written + "-resumed";
   if (rt.world_rank == 0) {
@@ -224,6 +226,7 @@ void expect_resumes_as_plain_dp(const std::string& dir, const std::string& writt
   }
   rt.world->barrier();
   auto cfg = recipe(dir, resumed, rt.world_size, {1, 1});
+  if (adapt) cfg = adapt(cfg);
   cfg.trainer.resume = "auto";
   Trainer(cfg, rt.world).run();
   rt.world->barrier();
@@ -276,6 +279,8 @@ TEST(ModelParallelTraining, LoraUnderTensorParallelismMatchesOneRank) {
       EXPECT_LT(la.back(), la.front());
     }
     rt.world->barrier();
+    // The sharded adapter and its optimizer state resume as plain dp.
+    expect_resumes_as_plain_dp(dir, l.name(), "reference", with_lora);
   }
 }
 
