@@ -36,7 +36,8 @@ struct Layout {
 };
 
 nlohmann::json model_json(const std::string& family) {
-  auto j = family == "qwen3" ? testing::tiny_config("qwen3") : testing::tiny_moe_config(family);
+  const bool dense = family == "qwen3" || family == "qwen2" || family == "llama" || family == "mistral";
+  auto j = dense ? testing::tiny_config(family) : testing::tiny_moe_config(family);
   j["vocab_size"] = 256;  // byte-level data
   return j;
 }
@@ -201,7 +202,9 @@ void check_forward_backward(const std::string& family) {
 }
 
 TEST(ModelParallelTraining, ShardedForwardBackwardMatchesTheWholeModel) {
-  for (const char* family : {"qwen3", "qwen3_moe", "deepseek_v3"}) check_forward_backward(family);
+  for (const char* family :
+       {"qwen3", "qwen2", "llama", "mistral", "qwen2_moe", "mixtral", "qwen3_moe", "deepseek_v2", "deepseek_v3"})
+    check_forward_backward(family);
 }
 
 TEST(ModelParallelTraining, DenseQwen3MatchesOneRankUnderTensorParallelism) { check_family("qwen3", false); }
