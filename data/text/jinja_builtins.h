@@ -19,7 +19,8 @@ class RaisedError : public TemplateError {
   using TemplateError::TemplateError;
 };
 
-// nullptr when not implemented here.
+// The filter / test called `name`, or nullptr for a name this interpreter does not have (the
+// caller reports it with the template line; see is_unsupported_jinja_*).
 FilterFn find_filter(std::string_view name);
 TestFn find_test(std::string_view name);
 // True for names jinja2 knows but this interpreter does not implement, so the error can say
@@ -36,7 +37,8 @@ Value get_item(const Value& obj, const Value& key);
 Value get_slice(const Value& obj, const Value& start, const Value& stop, const Value& step);
 
 // A global function by name (range, namespace, dict, raise_exception, strftime_now), or
-// Undefined. Throws for jinja2 globals that are not implemented (cycler, joiner, lipsum).
+// Undefined. jinja2's cycler, joiner and lipsum, which no model's chat template uses, are a
+// TemplateError naming them rather than Undefined.
 Value find_global(std::string_view name);
 
 // Python's `format % args` for str (the `%` operator and the `format` filter).

@@ -32,31 +32,43 @@ void expect_groups_match_coords(const Mesh& mesh) {
   }
 }
 
-TEST(MeshDist, FourRanksDp2Tp2Ep2) {
+// Hand-written coordinates of two layouts of this world (2 or 4 ranks, the sizes ctest runs).
+TEST(MeshDist, NamedLayoutsHaveTheirHandWrittenGroups) {
   auto world = Runtime::get().world;
-  if (world->size() != 4) GTEST_SKIP() << "needs 4 ranks";
-  Mesh mesh(world, MeshConfig{2, 2});
-  EXPECT_EQ(mesh.dp_size(), 2);
-  EXPECT_EQ(mesh.tp_size(), 2);
-  EXPECT_EQ(mesh.ep_size(), 2);
-  EXPECT_EQ(mesh.expert_dp_size(), 1);
-  EXPECT_EQ(mesh.tp_rank(), world->rank() % 2);
-  EXPECT_EQ(mesh.dp_rank(), world->rank() / 2);
-  EXPECT_EQ(mesh.ep(), mesh.dp()) << "ep == dp: the ep group is the dp group itself";
-  expect_groups_match_coords(mesh);
-}
+  const int r = world->rank();
+  ASSERT_TRUE(world->size() == 2 || world->size() == 4) << "dist tests run on 2 or 4 ranks";
+  if (world->size() == 4) {
+    Mesh mesh(world, MeshConfig{2, 2});  // dp 2 x tp 2, ep 2
+    EXPECT_EQ(mesh.dp_size(), 2);
+    EXPECT_EQ(mesh.tp_size(), 2);
+    EXPECT_EQ(mesh.ep_size(), 2);
+    EXPECT_EQ(mesh.expert_dp_size(), 1);
+    EXPECT_EQ(mesh.tp_rank(), r % 2);
+    EXPECT_EQ(mesh.dp_rank(), r / 2);
+    EXPECT_EQ(mesh.ep(), mesh.dp()) << "ep == dp: the ep group is the dp group itself";
+    expect_groups_match_coords(mesh);
 
-TEST(MeshDist, FourRanksDp4Ep2HasExpertReplicas) {
-  auto world = Runtime::get().world;
-  if (world->size() != 4) GTEST_SKIP() << "needs 4 ranks";
-  Mesh mesh(world, MeshConfig{1, 2});
-  EXPECT_EQ(mesh.dp_size(), 4);
-  EXPECT_EQ(mesh.expert_dp_size(), 2);
-  EXPECT_EQ(mesh.coords().group_ranks(MeshGroup::kEp),
-            world->rank() < 2 ? (std::vector<int>{0, 1}) : (std::vector<int>{2, 3}));
-  EXPECT_EQ(mesh.coords().group_ranks(MeshGroup::kExpertDp),
-            world->rank() % 2 == 0 ? (std::vector<int>{0, 2}) : (std::vector<int>{1, 3}));
-  expect_groups_match_coords(mesh);
+    Mesh replicas(world, MeshConfig{1, 2});  // dp 4, ep 2: each expert shard on 2 ranks
+    EXPECT_EQ(replicas.dp_size(), 4);
+    EXPECT_EQ(replicas.expert_dp_size(), 2);
+    EXPECT_EQ(replicas.coords().group_ranks(MeshGroup::kEp), r < 2 ? (std::vector<int>{0, 1}) : (std::vector<int>{2, 3}));
+    EXPECT_EQ(replicas.coords().group_ranks(MeshGroup::kExpertDp),
+              r % 2 == 0 ? (std::vector<int>{0, 2}) : (std::vector<int>{1, 3}));
+    expect_groups_match_coords(replicas);
+  } else {
+    Mesh tp(world, MeshConfig{2, 1});  // tp 2, dp 1
+    EXPECT_EQ(tp.dp_size(), 1);
+    EXPECT_EQ(tp.tp_rank(), r);
+    EXPECT_EQ(tp.coords().group_ranks(MeshGroup::kTp), (std::vector<int>{0, 1}));
+    expect_groups_match_coords(tp);
+
+    Mesh ep(world, MeshConfig{1, 2});  // dp 2, ep 2: no expert replicas
+    EXPECT_EQ(ep.dp_size(), 2);
+    EXPECT_EQ(ep.expert_dp_size(), 1);
+    EXPECT_EQ(ep.ep_rank(), r);
+    EXPECT_EQ(ep.coords().group_ranks(MeshGroup::kExpertDp), (std::vector<int>{r}));
+    expect_groups_match_coords(ep);
+  }
 }
 
 TEST(MeshDist, EveryValidLayoutOfThisWorld) {
