@@ -118,4 +118,11 @@ bool verify_task_answer(const std::string& task, const TaskRecord& rec, const st
   return given == p.used;
 }
 
+nlohmann::json byte_level_tokenized(const TaskRecord& rec) {
+  std::vector<int> ids, labels;
+  for (unsigned char c : rec.prompt) ids.push_back(c), labels.push_back(-100);
+  for (unsigned char c : rec.completion + "\n") ids.push_back(c), labels.push_back(c);
+  return {{"input_ids", ids}, {"labels", labels}};
+}
+
 }  // namespace distillery

@@ -13,4 +13,10 @@ std::unique_ptr<Work> LocalCommunicator::allreduce_async(torch::Tensor&, ReduceO
   return std::make_unique<CompletedWork>();
 }
 
+std::vector<int64_t> shape_with_rows(const torch::Tensor& t, int64_t rows) {
+  std::vector<int64_t> sizes = t.sizes().vec();
+  sizes[0] = rows;
+  return sizes;
+}
+
 }  // namespace distillery::parallel

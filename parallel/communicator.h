@@ -45,6 +45,9 @@ class Communicator {
   virtual std::shared_ptr<Communicator> split(int color, int key) = 0;
 };
 
+// `t`'s shape with dim 0 replaced by `rows`: the output of a collective that gathers or splits rows.
+std::vector<int64_t> shape_with_rows(const torch::Tensor& t, int64_t rows);
+
 // The one-rank group: every collective is the identity. Used by single-process runs and as
 // the tp/ep group of size 1.
 class LocalCommunicator final : public Communicator {

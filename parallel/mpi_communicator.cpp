@@ -127,12 +127,6 @@ class RowType {
   MPI_Datatype type_ = MPI_DATATYPE_NULL;
 };
 
-std::vector<int64_t> with_rows(const torch::Tensor& t, int64_t rows) {
-  std::vector<int64_t> sizes = t.sizes().vec();
-  sizes[0] = rows;
-  return sizes;
-}
-
 // Requests of one (possibly chunked) MPI_Iallreduce; holds the tensor so its memory outlives them.
 class MpiWork final : public Work {
  public:
@@ -250,7 +244,7 @@ torch::Tensor MpiCommunicator::allgather(const torch::Tensor& t) {
     displs[r] = mcd::to_int(total, "allgather rows");
     total += all[2 * r];
   }
-  torch::Tensor out = torch::empty(mcd::with_rows(src, total), src.options());
+  torch::Tensor out = torch::empty(shape_with_rows(src, total), src.options());
   if (mine[1] == 0 || total == 0) return out;
   mcd::RowType row(mine[1]);
   mcd::check(MPI_Allgatherv(src.data_ptr(), counts[rank_], row.get(), out.data_ptr(), counts.data(),
@@ -265,7 +259,7 @@ torch::Tensor MpiCommunicator::reduce_scatter(const torch::Tensor& t, ReduceOp o
               " is not divisible by the group size ", size_);
   const torch::Tensor src = t.contiguous();
   if (size_ == 1) return src.clone();
-  torch::Tensor out = torch::empty(mcd::with_rows(src, src.size(0) / size_), src.options());
+  torch::Tensor out = torch::empty(shape_with_rows(src, src.size(0) / size_), src.options());
   if (out.numel() == 0) return out;
   mcd::check(MPI_Reduce_scatter_block(src.data_ptr(), out.data_ptr(), mcd::to_int(out.numel(), "reduce_scatter block"),
                                  mcd::element_type(src.scalar_type()), mcd::reduce_op(src.scalar_type(), op),
@@ -286,7 +280,7 @@ torch::Tensor MpiCommunicator::all_to_all(const torch::Tensor& t, const std::vec
   DIST_ASSERT(send_total == t.size(0), "all_to_all: send counts sum to ", send_total, " but the tensor has ",
               t.size(0), " rows");
   const torch::Tensor src = t.contiguous();
-  torch::Tensor out = torch::empty(mcd::with_rows(src, recv_total), src.options());
+  torch::Tensor out = torch::empty(shape_with_rows(src, recv_total), src.options());
   const int64_t bytes = mcd::row_bytes(src);
   if (bytes == 0) return out;
   std::vector<int> scounts(size_), sdispls(size_), rcounts(size_), rdispls(size_);

@@ -59,12 +59,6 @@ void check_tensor(const torch::Tensor& t, const torch::Device& device, const cha
               ": tensor must be contiguous (it is updated in place)");
 }
 
-std::vector<int64_t> with_rows(const torch::Tensor& t, int64_t rows) {
-  std::vector<int64_t> sizes = t.sizes().vec();
-  sizes[0] = rows;
-  return sizes;
-}
-
 class NcclWork final : public Work {
  public:
   NcclWork(at::cuda::CUDAEvent done, torch::Tensor tensor, c10::DeviceIndex device)
@@ -157,7 +151,7 @@ torch::Tensor NcclCommunicator::allgather(const torch::Tensor& t) {
   DIST_ASSERT(t.dim() >= 1, "allgather needs a tensor with a dim 0, got a scalar");
   c10::cuda::CUDAGuard guard(device_);
   const torch::Tensor src = t.contiguous();
-  torch::Tensor out = torch::empty(ncd::with_rows(src, src.size(0) * size_), src.options());
+  torch::Tensor out = torch::empty(shape_with_rows(src, src.size(0) * size_), src.options());
   if (src.numel() == 0) return out;
   ncd::check(ncclAllGather(src.data_ptr(), out.data_ptr(), static_cast<size_t>(src.nbytes()), ncclUint8,
                            state_->comm, c10::cuda::getCurrentCUDAStream(device_.index()).stream()),
@@ -171,7 +165,7 @@ torch::Tensor NcclCommunicator::reduce_scatter(const torch::Tensor& t, ReduceOp 
               " is not divisible by the group size ", size_);
   c10::cuda::CUDAGuard guard(device_);
   const torch::Tensor src = t.contiguous();
-  torch::Tensor out = torch::empty(ncd::with_rows(src, src.size(0) / size_), src.options());
+  torch::Tensor out = torch::empty(shape_with_rows(src, src.size(0) / size_), src.options());
   if (out.numel() == 0) return out;
   ncd::check(ncclReduceScatter(src.data_ptr(), out.data_ptr(), static_cast<size_t>(out.numel()),
                                ncd::data_type(src.scalar_type()), ncd::red_op(op), state_->comm,
@@ -193,7 +187,7 @@ torch::Tensor NcclCommunicator::all_to_all(const torch::Tensor& t, const std::ve
               t.size(0), " rows");
   c10::cuda::CUDAGuard guard(device_);
   const torch::Tensor src = t.contiguous();
-  torch::Tensor out = torch::empty(ncd::with_rows(src, recv_total), src.options());
+  torch::Tensor out = torch::empty(shape_with_rows(src, recv_total), src.options());
   int64_t row = src.element_size();  // bytes of one dim-0 row, the same on every rank
   for (int64_t d = 1; d < src.dim(); ++d) row *= src.size(d);
   if (row == 0) return out;

@@ -9,6 +9,7 @@
 #include "data/synthetic.h"
 #include "data/text/tokenize_command.h"
 #include "parallel/runtime.h"
+#include "trainer/cli_args.h"
 #include "trainer/error.h"
 #include "trainer/fs_util.h"
 #include "trainer/generate_command.h"
@@ -36,53 +37,6 @@ const char* kUsage =
     "                                           fold a PEFT LoRA/DoRA adapter into its base model\n";
 
 std::string usage() { return std::string(kUsage) + generate_command_usage(); }
-
-// --flag value pairs and positionals, with every flag checked against the command's list.
-struct Args {
-  std::map<std::string, std::string> flags;
-  std::vector<std::string> positional;
-  std::string get(const std::string& k, const std::string& fallback = "") const {
-    auto it = flags.find(k);
-    return it == flags.end() ? fallback : it->second;
-  }
-  std::string need(const std::string& cmd, const std::string& k) const {
-    auto it = flags.find(k);
-    DIST_CHECK(it != flags.end() && !it->second.empty(), "distillery ", cmd, ": missing ", k);
-    return it->second;
-  }
-  int64_t integer(const std::string& k, int64_t fallback) const {
-    auto it = flags.find(k);
-    if (it == flags.end()) return fallback;
-    try {
-      size_t used = 0;
-      int64_t v = std::stoll(it->second, &used);
-      if (used == it->second.size()) return v;
-    } catch (const std::exception&) {
-    }
-    DIST_FAIL(k, ": expected an integer, got '", it->second, "'");
-  }
-};
-
-Args parse_args(const std::string& cmd, const std::vector<std::string>& argv, const std::vector<std::string>& valued,
-                const std::vector<std::string>& switches = {}) {
-  Args a;
-  for (size_t i = 0; i < argv.size(); ++i) {
-    const std::string& s = argv[i];
-    if (s.rfind("--", 0) == 0) {
-      if (std::find(switches.begin(), switches.end(), s) != switches.end()) {
-        a.flags[s] = "1";
-      } else if (std::find(valued.begin(), valued.end(), s) != valued.end()) {
-        DIST_CHECK(i + 1 < argv.size(), "distillery ", cmd, ": ", s, " needs a value");
-        a.flags[s] = argv[++i];
-      } else {
-        DIST_FAIL("distillery ", cmd, ": unknown option '", s, "'");
-      }
-    } else {
-      a.positional.push_back(s);
-    }
-  }
-  return a;
-}
 
 }  // namespace
 
@@ -137,11 +91,7 @@ int cmd_make_data(const std::vector<std::string>& argv) {
       j = {{"messages", {{{"role", "user"}, {"content", r.prompt.substr(0, r.prompt.find_last_not_of(" ") + 1)}}, {{"role", "assistant"}, {"content", r.completion}}}},
            {"answer", r.answer}};
     } else {
-      // Byte-level ids (vocab 256): the prompt is context only, the completion and a '\n' end are trained.
-      std::vector<int> ids, labels;
-      for (unsigned char c : r.prompt) ids.push_back(c), labels.push_back(-100);
-      for (unsigned char c : r.completion + "\n") ids.push_back(c), labels.push_back(c);
-      j = {{"input_ids", ids}, {"labels", labels}};
+      j = byte_level_tokenized(r);
     }
     text += j.dump() + "\n";
   }

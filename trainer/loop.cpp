@@ -30,30 +30,6 @@ std::unique_ptr<Algorithm> Trainer::make_algorithm(int64_t vocab_size, const par
   return std::make_unique<Sft>(cfg_, vocab_size, dp.rank(), dp.size());
 }
 
-namespace loop_detail {
-
-// The global L2 norm of the gradients over every rank's shards (each distinct tensor counted once:
-// |g|^2 / copies summed over the world); scales them to max_norm when above it.
-double clip_global_grad_norm(const parallel::NamedTensors& params, const std::vector<double>& copies,
-                             double max_norm, parallel::Communicator& world) {
-  torch::NoGradGuard no_grad;
-  auto sq = torch::zeros({1}, torch::kFloat64);
-  for (size_t i = 0; i < params.size(); ++i) {
-    const auto& g = params[i].second.grad();
-    if (g.defined()) sq += g.to(torch::kFloat64).pow(2).sum().cpu() / copies[i];
-  }
-  if (world.size() > 1) world.allreduce(sq);
-  const double norm = std::sqrt(sq.item<double>());
-  if (max_norm > 0 && norm > max_norm) {
-    const double coef = max_norm / (norm + 1e-6);
-    for (const auto& np : params)
-      if (np.second.grad().defined()) np.second.grad().mul_(coef);
-  }
-  return norm;
-}
-
-}  // namespace loop_detail
-
 TrainResult Trainer::run() {
   const bool lead = world_->rank() == 0;
   const auto& pc = cfg_.parallel;
@@ -100,9 +76,12 @@ TrainResult Trainer::run() {
   std::unique_ptr<parallel::GradReducer> expert_reducer;
   if (split_experts) expert_reducer = std::make_unique<parallel::GradReducer>(expert_named, mesh.expert_dp(), pc.bucket_mb);
   const auto tp_shards = parallel::tp_shard_map(*model);
-  std::vector<double> copies;
-  for (const auto& [name, p] : trainable_named)
+  std::vector<torch::Tensor> trainable;
+  std::vector<double> copies;  // ranks holding an identical copy of each, for the global gradient norm
+  for (const auto& [name, p] : trainable_named) {
+    trainable.push_back(p);
     copies.push_back(parallel::param_copies(name, parallel::shard_of(tp_shards, name), world_->size(), mesh.ep_size()));
+  }
   const bool zero = pc.zero_stage >= 1 && dp->size() > 1;
   // ZeRO-1: dense weights' state is spread over dp; routed experts' over the ranks sharing them.
   auto is_expert = [](const ParamSlot& s) { return parallel::parse_expert_name(s.name).expert >= 0; };
@@ -187,8 +166,7 @@ TrainResult Trainer::run() {
       size_t k = 1;
       for (auto& kv : extra) kv.second = reduced[k++].item<double>();
     }
-    const double grad_norm =
-        loop_detail::clip_global_grad_norm(trainable_named, copies, cfg_.optim.max_grad_norm, *world_);
+    const double grad_norm = clip_grad_norm(trainable, cfg_.optim.max_grad_norm, copies, world_.get());
     const double lr = lr_at(cfg_.optim, step, tc.max_steps);
     optimizer.step(lr);
     if (zero) {

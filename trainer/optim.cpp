@@ -104,11 +104,18 @@ void AdamW::load_state_tensors(const std::function<torch::Tensor(const std::stri
   step_ = step;
 }
 
-double clip_grad_norm(const std::vector<torch::Tensor>& params, double max_norm) {
+double clip_grad_norm(const std::vector<torch::Tensor>& params, double max_norm, const std::vector<double>& copies,
+                      parallel::Communicator* world) {
   torch::NoGradGuard no_grad;
-  torch::Tensor sq = torch::zeros({}, torch::kFloat64);
-  for (const auto& p : params)
-    if (p.grad().defined()) sq += p.grad().to(torch::kFloat64).pow(2).sum().cpu();
+  DIST_ASSERT(copies.empty() || copies.size() == params.size(), copies.size(), " copies for ", params.size(), " params");
+  torch::Tensor sq = torch::zeros({1}, torch::kFloat64);
+  for (size_t i = 0; i < params.size(); ++i) {
+    const auto& g = params[i].grad();
+    if (!g.defined()) continue;
+    auto s = g.to(torch::kFloat64).pow(2).sum().cpu();
+    sq += copies.empty() ? s : s / copies[i];
+  }
+  if (world && world->size() > 1) world->allreduce(sq);
   const double norm = std::sqrt(sq.item<double>());
   if (max_norm > 0 && norm > max_norm) {
     const double coef = max_norm / (norm + 1e-6);

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "parallel/communicator.h"
 #include "trainer/optim_config.h"
 
 namespace distillery {
@@ -53,7 +54,11 @@ class AdamW {
 };
 
 // Global L2 norm of all gradients (fp32); scales them down to max_norm when above it (max_norm > 0).
-double clip_grad_norm(const std::vector<torch::Tensor>& params, double max_norm);
+// Sharded models: `copies[i]` is how many ranks of `world` hold an identical copy of params[i]
+// (parallel::param_copies), and the norm sums |g|^2 / copies over the world, so every distinct
+// slice and expert counts once.
+double clip_grad_norm(const std::vector<torch::Tensor>& params, double max_norm, const std::vector<double>& copies = {},
+                      parallel::Communicator* world = nullptr);
 
 // Learning rate at optimizer step `step` (0-based): linear warmup to lr, then cosine/linear
 // decay to lr*min_lr_ratio at max_steps, or constant.

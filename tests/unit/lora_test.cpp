@@ -87,12 +87,7 @@ RecipeConfig lora_run(const TempDir& dir, const std::string& run_name) {
     save_hf_model(m, dir / "model", "", torch::kFloat32, int64_t{1} << 30);
     write_text_file(dir / "model/tokenizer_config.json", "{}");
     std::string text;
-    for (const auto& r : make_task("arithmetic", 64, 2, 3)) {
-      nlohmann::json in = nlohmann::json::array(), labels = nlohmann::json::array();
-      for (unsigned char c : r.prompt) in.push_back(c), labels.push_back(-100);
-      for (unsigned char c : r.completion + "\n") in.push_back(c), labels.push_back(c);
-      text += nlohmann::json({{"input_ids", in}, {"labels", labels}}).dump() + "\n";
-    }
+    for (const auto& r : make_task("arithmetic", 64, 2, 3)) text += byte_level_tokenized(r).dump() + "\n";
     write_text_file(dir / "train.jsonl", text);
   }
   RecipeConfig cfg;

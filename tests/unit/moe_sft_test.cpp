@@ -33,12 +33,7 @@ RecipeConfig moe_run(const TempDir& dir, const std::string& family, const std::s
   }
   if (!fs::exists(dir / "train.jsonl")) {
     std::string text;
-    for (const auto& r : make_task("arithmetic", 64, 2, 3)) {
-      nlohmann::json ids = nlohmann::json::array(), labels = nlohmann::json::array();
-      for (unsigned char c : r.prompt) ids.push_back(c), labels.push_back(-100);
-      for (unsigned char c : r.completion + "\n") ids.push_back(c), labels.push_back(c);
-      text += nlohmann::json({{"input_ids", ids}, {"labels", labels}}).dump() + "\n";
-    }
+    for (const auto& r : make_task("arithmetic", 64, 2, 3)) text += byte_level_tokenized(r).dump() + "\n";
     write_text_file(dir / "train.jsonl", text);
   }
   RecipeConfig cfg;

@@ -22,12 +22,7 @@ inline void write_tiny_sft_inputs(const std::string& dir) {
   m->init_weights(11);
   save_hf_model(m, dir + "/model", "", torch::kFloat32, int64_t{1} << 30);
   std::string text;
-  for (const auto& r : make_task("arithmetic", 64, 2, 3)) {
-    nlohmann::json ids = nlohmann::json::array(), labels = nlohmann::json::array();
-    for (unsigned char c : r.prompt) ids.push_back(c), labels.push_back(-100);
-    for (unsigned char c : r.completion + "\n") ids.push_back(c), labels.push_back(c);
-    text += nlohmann::json({{"input_ids", ids}, {"labels", labels}}).dump() + "\n";
-  }
+  for (const auto& r : make_task("arithmetic", 64, 2, 3)) text += byte_level_tokenized(r).dump() + "\n";
   write_text_file(dir + "/train.jsonl", text);
 }
 
