@@ -9,10 +9,8 @@ VocabEmbeddingImpl::VocabEmbeddingImpl(int64_t vocab, int64_t hidden, const para
   if (mp.tp_size() > 1) {
     DIST_ASSERT(vocab % mp.tp_size() == 0, "vocab ", vocab, " over tp ", mp.tp_size());
     tp_ = mp.tp;
-    parts_ = mp.tp_size();
-    index_ = mp.tp_rank();
-    start_ = index_ * (vocab / parts_);
-    vocab /= parts_;
+    vocab /= mp.tp_size();
+    start_ = mp.tp_rank() * vocab;
   }
   weight = register_parameter("weight", torch::empty({vocab, hidden}));
 }
@@ -25,7 +23,7 @@ torch::Tensor VocabEmbeddingImpl::forward(const torch::Tensor& ids) {
 std::vector<std::pair<std::string, parallel::TpShard>> VocabEmbeddingImpl::tp_shards() const {
   if (!tp_) return {};
   parallel::TpShard s;
-  s.dim = 0, s.index = index_, s.parts = parts_;
+  s.dim = 0, s.index = tp_->rank(), s.parts = tp_->size();
   return {{"weight", s}};
 }
 

@@ -19,8 +19,8 @@ class VocabEmbeddingImpl : public torch::nn::Module, public parallel::TpSharded 
   torch::Tensor weight;  // [V/tp, hidden]
 
  private:
-  std::shared_ptr<parallel::Communicator> tp_;
-  int64_t start_ = 0, parts_ = 1, index_ = 0;
+  std::shared_ptr<parallel::Communicator> tp_;  // set when split (tp > 1)
+  int64_t start_ = 0;
 };
 TORCH_MODULE(VocabEmbedding);
 

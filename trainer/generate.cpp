@@ -71,16 +71,14 @@ std::vector<Generation> generate_batch(CausalLM& model, const std::vector<std::v
   const auto device = model->parameters().front().device();
   const auto i64 = torch::TensorOptions().dtype(torch::kInt64);
   auto ids = torch::zeros({B, L}, i64), pos = torch::zeros({B, L}, i64), doc = torch::full({B, L}, -1, i64);
+  auto ids_a = ids.accessor<int64_t, 2>(), pos_a = pos.accessor<int64_t, 2>(), doc_a = doc.accessor<int64_t, 2>();
   std::vector<int64_t> length(B);
   for (int64_t b = 0; b < B; ++b) {
     const int64_t n = static_cast<int64_t>(rows[b].size()), pad = L - n;
     length[b] = n;
-    for (int64_t i = 0; i < n; ++i) {
-      ids[b][pad + i] = rows[b][i];
-      pos[b][pad + i] = i;
-      doc[b][pad + i] = 0;
-    }
+    for (int64_t i = 0; i < n; ++i) ids_a[b][pad + i] = rows[b][i], pos_a[b][pad + i] = i, doc_a[b][pad + i] = 0;
   }
+  const auto lengths = torch::tensor(length, i64).unsqueeze(1);  // [B, 1]: the first new token's position
   auto gen = at::detail::createCPUGenerator(seed);
   auto stops = torch::tensor(stop_ids.empty() ? std::vector<int64_t>{-1} : stop_ids, i64);
   KvCache cache;
@@ -108,10 +106,8 @@ std::vector<Generation> generate_batch(CausalLM& model, const std::vector<std::v
       any_alive = flag.item<double>() > 0;
     }
     if (!any_alive || t + 1 == params.max_new_tokens) break;
-    auto p = torch::empty({B, 1}, i64);
-    for (int64_t b = 0; b < B; ++b) p[b][0] = length[b] + t;
-    step_in = ForwardInputs{next.unsqueeze(1).to(device), p.to(device), torch::zeros({B, 1}, i64).to(device), nullptr,
-                            &cache};
+    step_in = ForwardInputs{next.unsqueeze(1).to(device), (lengths + t).to(device), torch::zeros({B, 1}, i64).to(device),
+                            nullptr, &cache};
   }
   if (alone) return {};
   return out;

@@ -11,6 +11,7 @@
 #include "data/text/chat_template.h"
 #include "data/text/tokenizer.h"
 #include "parallel/mesh.h"
+#include "trainer/cli_args.h"
 #include "trainer/error.h"
 #include "trainer/fs_util.h"
 #include "trainer/generate.h"
@@ -30,48 +31,10 @@ const char* generate_command_usage() {
 
 namespace generate_cmd_detail {
 
-struct Options {
-  std::map<std::string, std::string> flags;
-  std::string get(const std::string& k, const std::string& fallback = "") const {
-    auto it = flags.find(k);
-    return it == flags.end() ? fallback : it->second;
-  }
-  double number(const std::string& k, double fallback) const {
-    auto it = flags.find(k);
-    if (it == flags.end()) return fallback;
-    try {
-      size_t used = 0;
-      const double v = std::stod(it->second, &used);
-      if (used == it->second.size()) return v;
-    } catch (const std::exception&) {
-    }
-    DIST_FAIL("distillery generate: ", k, ": expected a number, got '", it->second, "'");
-  }
-  int64_t integer(const std::string& k, int64_t fallback) const {
-    const double v = number(k, static_cast<double>(fallback));
-    DIST_CHECK(v == static_cast<double>(static_cast<int64_t>(v)), "distillery generate: ", k,
-               ": expected an integer, got '", get(k), "'");
-    return static_cast<int64_t>(v);
-  }
-};
-
-Options parse(const std::vector<std::string>& argv) {
-  static const std::vector<std::string> known = {"--model",  "--input",      "--output",  "--adapter",
-                                                 "--max-new-tokens", "--temperature", "--top-k", "--top-p",
-                                                 "--seed",   "--batch-size", "--enable-thinking", "--dtype",
-                                                 "--tp",     "--ep"};
-  Options o;
-  for (size_t i = 0; i < argv.size(); ++i) {
-    const std::string& s = argv[i];
-    DIST_CHECK(std::find(known.begin(), known.end(), s) != known.end(), "distillery generate: unknown option '", s,
-               "'");
-    DIST_CHECK(i + 1 < argv.size(), "distillery generate: ", s, " needs a value");
-    o.flags[s] = argv[++i];
-  }
-  for (const char* k : {"--model", "--input", "--output"})
-    DIST_CHECK(o.flags.count(k), "distillery generate: missing ", k);
-  return o;
-}
+const std::vector<std::string> kOptions = {"--model",          "--input",       "--output", "--adapter",
+                                           "--max-new-tokens", "--temperature", "--top-k",  "--top-p",
+                                           "--seed",           "--batch-size",  "--enable-thinking",
+                                           "--dtype",          "--tp",          "--ep"};
 
 // The prompt's token ids: a chat rendered with the generation prompt, or raw text with the
 // tokenizer's special tokens (as transformers' tokenizer(prompt) adds them).
@@ -98,7 +61,10 @@ std::vector<int32_t> prompt_ids(const nlohmann::json& rec, const std::string& wh
 
 int run_generate_command(const std::vector<std::string>& argv, const std::shared_ptr<parallel::Communicator>& world) {
   using namespace generate_cmd_detail;
-  const Options o = parse(argv);
+  const Args o = parse_args("generate", argv, kOptions);
+  DIST_CHECK(o.positional.empty(), "distillery generate: unexpected argument '",
+             o.positional.empty() ? "" : o.positional[0], "'");
+  for (const char* k : {"--model", "--input", "--output"}) o.need("generate", k);
   SamplingParams sp;
   sp.max_new_tokens = o.integer("--max-new-tokens", 256);
   sp.temperature = o.number("--temperature", 1.0);
@@ -146,6 +112,7 @@ int run_generate_command(const std::vector<std::string>& argv, const std::shared
   parallel::Communicator* lockstep = mesh.ep_size() > 1 ? mesh.dp().get() : nullptr;
   const int64_t width = 3 + sp.max_new_tokens;  // index, stopped, length, tokens
   auto rows = torch::full({rounds * batch, width}, -1, torch::kInt64);
+  auto out = rows.accessor<int64_t, 2>();
   int64_t filled = 0;
   const auto t0 = std::chrono::steady_clock::now();
   int64_t new_tokens = 0;
@@ -161,10 +128,10 @@ int run_generate_command(const std::vector<std::string>& argv, const std::shared
     auto gens = generate_batch(model, prompts, sp, stops, seed + static_cast<uint64_t>(std::max<int64_t>(g, 0)),
                                lockstep);
     for (size_t b = 0; b < gens.size(); ++b, ++filled) {
-      rows[filled][0] = index[b];
-      rows[filled][1] = gens[b].stopped ? 1 : 0;
-      rows[filled][2] = static_cast<int64_t>(gens[b].ids.size());
-      for (size_t t = 0; t < gens[b].ids.size(); ++t) rows[filled][3 + static_cast<int64_t>(t)] = gens[b].ids[t];
+      out[filled][0] = index[b];
+      out[filled][1] = gens[b].stopped ? 1 : 0;
+      out[filled][2] = static_cast<int64_t>(gens[b].ids.size());
+      for (size_t t = 0; t < gens[b].ids.size(); ++t) out[filled][3 + static_cast<int64_t>(t)] = gens[b].ids[t];
       new_tokens += static_cast<int64_t>(gens[b].ids.size());
     }
   }
@@ -172,17 +139,18 @@ int run_generate_command(const std::vector<std::string>& argv, const std::shared
   auto total = torch::tensor({static_cast<double>(new_tokens)}, torch::kFloat64);
   mesh.dp()->allreduce(total);
   if (world->rank() != 0) return 0;
+  const auto got = all.accessor<int64_t, 2>();
   std::vector<int64_t> at(static_cast<size_t>(n), -1);
   for (int64_t i = 0; i < all.size(0); ++i)
-    if (all[i][0].item<int64_t>() >= 0) at[static_cast<size_t>(all[i][0].item<int64_t>())] = i;
+    if (got[i][0] >= 0) at[static_cast<size_t>(got[i][0])] = i;
   std::string text;
   for (int64_t i = 0; i < n; ++i) {
-    DIST_ASSERT(at[static_cast<size_t>(i)] >= 0, "generate: no result for prompt ", i);
-    auto row = all[at[static_cast<size_t>(i)]];
-    const int64_t len = row[2].item<int64_t>();
+    const int64_t row = at[static_cast<size_t>(i)];
+    DIST_ASSERT(row >= 0, "generate: no result for prompt ", i);
+    const int64_t len = got[row][2];
     std::vector<int32_t> ids;
-    for (int64_t t = 0; t < len; ++t) ids.push_back(static_cast<int32_t>(row[3 + t].item<int64_t>()));
-    const bool stopped = row[1].item<int64_t>() == 1;
+    for (int64_t t = 0; t < len; ++t) ids.push_back(static_cast<int32_t>(got[row][3 + t]));
+    const bool stopped = got[row][1] == 1;
     auto rec = in.record(static_cast<size_t>(i));
     if (!rec.is_object()) rec = nlohmann::json::object();
     rec["completion"] = tok.decode(ids, /*skip_special_tokens=*/true);

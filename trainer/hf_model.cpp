@@ -116,8 +116,8 @@ void load_hf_weights(CausalLM& model, const std::string& dir) {
     // Experts held by other ep ranks: the same tensor of an expert this rank holds is expected.
     const auto en = parallel::parse_expert_name(name);
     if (en.expert >= 0 && model->parallel().ep_size() > 1 && en.expert < model->config().moe.num_experts) {
-      const auto& experts = model->config().moe.num_experts;
-      const int64_t per_rank = experts / model->parallel().ep_size(), first = model->parallel().ep_rank() * per_rank;
+      const int64_t per_rank = model->config().moe.num_experts / model->parallel().ep_size();
+      const int64_t first = model->parallel().ep_rank() * per_rank;
       if (used.count(en.with_expert(name, first))) continue;
     }
     // Tied checkpoints sometimes still carry lm_head; old ones carry rotary tables. Both are derived.
