@@ -55,34 +55,28 @@ std::string save_checkpoint(const CheckpointWrite& w, CausalLM& model, const Ada
       std::snprintf(stem, sizeof(stem), "optimizer-%05d-of-%05d", mesh.dp_rank() + 1, mesh.dp_size());
     else
       std::snprintf(stem, sizeof(stem), "optimizer");
-    auto tensors = optimizer.state_tensors();
+    const auto tensors = optimizer.state_tensors();
+    const auto shards = parallel::tp_shard_map(*model);
+    const parallel::ShardOf shard_of = [&](const std::string& n) { return parallel::shard_of(shards, n); };
+    // Sharded state: each dp rank's own slots, experts included, assembled over tp only (expert
+    // names are global and each expert's state has one owner among the ranks sharing it).
+    const parallel::ModelParallel groups =
+        w.sharded_optimizer ? parallel::ModelParallel{model->parallel().tp, nullptr} : model->parallel();
+    const int64_t per_rank = model->experts_per_rank();
     torch::Tensor rng;
     if (lead) rng = at::detail::getDefaultCPUGenerator().get_state();
-    if (mesh.tp_size() > 1 || mesh.ep_size() > 1) {
-      const auto shards = parallel::tp_shard_map(*model);
-      const auto& mc = model->config();
-      const int64_t per_rank = mc.moe.enabled() ? mc.moe.num_experts / mesh.ep_size() : 0;
-      const parallel::ShardOf shard_of = [&](const std::string& n) { return parallel::shard_of(shards, n); };
-      // Sharded state: each dp rank's own slots, experts included, assembled over tp only (expert
-      // names are global and each expert's state has one owner among the ranks sharing it).
-      const parallel::ModelParallel groups =
-          w.sharded_optimizer ? parallel::ModelParallel{model->parallel().tp, nullptr} : model->parallel();
-      std::unique_ptr<SafetensorsDirWriter> out;
-      if (writer) {
-        auto plan = parallel::full_tensor_plan(tensors, shard_of, groups, per_rank);
-        if (lead) plan.push_back({"rng.cpu", rng.scalar_type(), rng.sizes().vec()});
-        out = std::make_unique<SafetensorsDirWriter>(state_dir.string(), plan, INT64_MAX, stem);
-      }
-      parallel::for_each_full_tensor(tensors, shard_of, groups, per_rank,
-                                     [&](const std::string& n, const torch::Tensor& whole) {
-                                       if (out) out->write(n, whole);
-                                     });
-      if (out && lead) out->write("rng.cpu", rng);
-      if (out) out->commit();
-    } else if (writer) {
-      if (lead) tensors.emplace_back("rng.cpu", rng);
-      save_safetensors((state_dir / (std::string(stem) + ".safetensors")).string(), tensors);
+    std::unique_ptr<SafetensorsDirWriter> out;
+    if (writer) {
+      auto plan = parallel::full_tensor_plan(tensors, shard_of, groups, per_rank);
+      if (lead) plan.push_back({"rng.cpu", rng.scalar_type(), rng.sizes().vec()});
+      out = std::make_unique<SafetensorsDirWriter>(state_dir.string(), plan, INT64_MAX, stem);
     }
+    parallel::for_each_full_tensor(tensors, shard_of, groups, per_rank,
+                                   [&](const std::string& n, const torch::Tensor& whole) {
+                                     if (out) out->write(n, whole);
+                                   });
+    if (out && lead) out->write("rng.cpu", rng);
+    if (out) out->commit();
   }
   if (w.write_weights)
     w.write_weights(tmp, lead);

@@ -116,8 +116,7 @@ void load_hf_weights(CausalLM& model, const std::string& dir) {
     // Experts held by other ep ranks: the same tensor of an expert this rank holds is expected.
     const auto en = parallel::parse_expert_name(name);
     if (en.expert >= 0 && model->parallel().ep_size() > 1 && en.expert < model->config().moe.num_experts) {
-      const int64_t per_rank = model->config().moe.num_experts / model->parallel().ep_size();
-      const int64_t first = model->parallel().ep_rank() * per_rank;
+      const int64_t first = model->parallel().ep_rank() * model->experts_per_rank();
       if (used.count(en.with_expert(name, first))) continue;
     }
     // Tied checkpoints sometimes still carry lm_head; old ones carry rotary tables. Both are derived.
@@ -139,33 +138,29 @@ CausalLM load_hf_model(const std::string& dir, torch::Dtype dtype, const paralle
 
 namespace hf_model_detail {
 
-// This rank's tensors cast to `dtype`, and how to place each in its whole tensor.
+// This rank's tensors (detached) and how to place each in its whole tensor.
 struct LocalState {
   std::vector<std::pair<std::string, torch::Tensor>> tensors;
   parallel::ShardMap shards;
-  int64_t experts_per_rank = 0;
   parallel::ShardOf shard_of() const {
     return [this](const std::string& n) { return parallel::shard_of(shards, n); };
   }
 };
 
-LocalState local_state(CausalLM& model, torch::Dtype dtype) {
+LocalState local_state(CausalLM& model) {
   LocalState s;
-  for (auto& np : hf_named_tensors(model)) s.tensors.emplace_back(np.first, np.second.detach().to(dtype));
+  for (auto& np : hf_named_tensors(model)) s.tensors.emplace_back(np.first, np.second.detach());
   s.shards = parallel::tp_shard_map(*model);
-  const auto& mc = model->config();
-  s.experts_per_rank = mc.moe.enabled() ? mc.moe.num_experts / model->parallel().ep_size() : 0;
   return s;
 }
-
-bool sharded(CausalLM& model) { return model->parallel().tp_size() > 1 || model->parallel().ep_size() > 1; }
 
 }  // namespace hf_model_detail
 
 std::vector<std::pair<std::string, torch::Tensor>> hf_state_dict(CausalLM& model, torch::Dtype dtype, bool keep) {
-  auto s = hf_model_detail::local_state(model, dtype);
-  if (!hf_model_detail::sharded(model)) return keep ? s.tensors : decltype(s.tensors){};
-  return parallel::gather_full(s.tensors, s.shard_of(), model->parallel(), s.experts_per_rank, keep);
+  auto s = hf_model_detail::local_state(model);
+  auto out = parallel::gather_full(s.tensors, s.shard_of(), model->parallel(), model->experts_per_rank(), keep);
+  for (auto& nt : out) nt.second = nt.second.to(dtype);
+  return out;
 }
 
 void write_hf_model_files(CausalLM& model, const std::string& dir, const std::string& source_dir,
@@ -181,21 +176,18 @@ void write_hf_model_files(CausalLM& model, const std::string& dir, const std::st
         if (fs::exists(src)) fs::copy_file(src, fs::path(dir) / f, fs::copy_options::overwrite_existing);
       }
   }
-  if (!hf_model_detail::sharded(model)) {
-    if (write) save_safetensors_dir(dir, hf_state_dict(model, dtype), max_shard_bytes);
-    return;
-  }
-  // Sharded: each whole tensor is assembled in turn and written straight to its place in the files,
-  // so the writing rank never holds the whole model.
-  auto s = hf_model_detail::local_state(model, dtype);
+  // Each whole tensor is assembled in turn (over tp and ep when sharded), cast and written straight
+  // to its place in the files, so the writing rank never holds a second copy of the model.
+  auto s = hf_model_detail::local_state(model);
   std::unique_ptr<SafetensorsDirWriter> out;
-  if (write)
-    out = std::make_unique<SafetensorsDirWriter>(
-        dir, parallel::full_tensor_plan(s.tensors, s.shard_of(), model->parallel(), s.experts_per_rank),
-        max_shard_bytes);
-  parallel::for_each_full_tensor(s.tensors, s.shard_of(), model->parallel(), s.experts_per_rank,
+  if (write) {
+    auto plan = parallel::full_tensor_plan(s.tensors, s.shard_of(), model->parallel(), model->experts_per_rank());
+    for (auto& m : plan) m.dtype = dtype;
+    out = std::make_unique<SafetensorsDirWriter>(dir, plan, max_shard_bytes);
+  }
+  parallel::for_each_full_tensor(s.tensors, s.shard_of(), model->parallel(), model->experts_per_rank(),
                                  [&](const std::string& name, const torch::Tensor& whole) {
-                                   if (out) out->write(name, whole);
+                                   if (out) out->write(name, whole.to(dtype));
                                  });
   if (out) out->commit();
 }

@@ -97,6 +97,8 @@ class CausalLMImpl : public torch::nn::Module {
   // fp32; vocab-parallel under tp (never forming full logits). Identical on every tp rank.
   torch::Tensor cross_entropy_sum(const torch::Tensor& hidden, const torch::Tensor& targets, int64_t chunk_tokens);
   const parallel::ModelParallel& parallel() const { return mp_; }
+  // Routed experts each MoE layer holds on this rank (num_experts / ep); 0 for dense models.
+  int64_t experts_per_rank() const { return cfg_.moe.enabled() ? cfg_.moe.num_experts / mp_.ep_size() : 0; }
   // HF's _init_weights: Linear/Embedding ~ N(0, initializer_range), biases 0, norms 1.
   void init_weights(uint64_t seed);
 

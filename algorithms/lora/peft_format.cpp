@@ -170,10 +170,9 @@ std::vector<std::pair<std::string, torch::Tensor>> peft_state_dict(CausalLM& mod
   const auto& mp = model->parallel();
   if (mp.tp_size() == 1 && mp.ep_size() == 1) return keep ? out : decltype(out){};
   const auto shards = parallel::tp_shard_map(*model);
-  const auto& mc = model->config();
-  const int64_t per_rank = mc.moe.enabled() ? mc.moe.num_experts / mp.ep_size() : 0;
   return parallel::gather_full(
-      out, [&](const std::string& n) { return parallel::shard_of(shards, model_name.at(n)); }, mp, per_rank, keep);
+      out, [&](const std::string& n) { return parallel::shard_of(shards, model_name.at(n)); }, mp,
+      model->experts_per_rank(), keep);
 }
 
 void write_peft_adapter_files(CausalLM& model, const LoraConfig& cfg, const std::string& dir,
@@ -225,8 +224,7 @@ void load_peft_adapter_weights(CausalLM& model, const LoraConfig& cfg, const std
     // Adapters of experts another ep rank holds.
     const auto en = parallel::parse_expert_name(kv.first);
     if (en.expert >= 0 && mp.ep_size() > 1) {
-      const int64_t per_rank = model->config().moe.num_experts / mp.ep_size();
-      if (used.count(en.with_expert(kv.first, mp.ep_rank() * per_rank))) continue;
+      if (used.count(en.with_expert(kv.first, mp.ep_rank() * model->experts_per_rank()))) continue;
     }
     DIST_FAIL(file.string(), ": unexpected tensor '", kv.first,
               "' (not an adapter of this model under adapter_config.json)");
