@@ -21,22 +21,8 @@ void append(std::vector<int32_t>& ids, std::vector<int32_t>& labels, const std::
   for (int32_t id : more) labels.push_back(trained ? id : static_cast<int32_t>(kIgnoreIndex));
 }
 
-}  // namespace
-
-TextPipeline load_text_pipeline(const DataConfig& cfg, const std::string& model_dir) {
-  TextPipeline p;
-  if (cfg.format == "tokenized") return p;
-  const std::string dir = cfg.tokenizer.empty() ? model_dir : cfg.tokenizer;
-  DIST_CHECK(std::filesystem::exists(std::filesystem::path(dir) / "tokenizer.json"), dir,
-             "/tokenizer.json: not found (data.format '", cfg.format, "' needs a tokenizer; set data.tokenizer)");
-  p.tokenizer = std::make_shared<text::Tokenizer>(text::Tokenizer::load(dir));
-  if (cfg.format == "messages") p.chat_template = std::make_shared<text::ChatTemplate>(text::load_chat_template(dir));
-  return p;
-}
-
-ExampleStore build_examples(const DataConfig& cfg, const std::string& path, const TextPipeline& text,
-                            int64_t vocab_size) {
-  if (cfg.format == "tokenized") return load_tokenized_jsonl(path, vocab_size);
+ExampleStore tokenize_examples(const DataConfig& cfg, const std::string& path, const TextPipeline& text,
+                               int64_t vocab_size) {
   const text::Tokenizer& tok = *text.tokenizer;
   const bool train_all = cfg.train_on == "all";
   const auto eos = tok.eos_id();
@@ -50,7 +36,7 @@ ExampleStore build_examples(const DataConfig& cfg, const std::string& path, cons
   std::vector<int32_t> ids, labels;
   for (size_t i = 0; i < file.size(); ++i) {
     const std::string where = file.where(i);
-    nlohmann::ordered_json rec = nlohmann::ordered_json::parse(file.record(i).dump());
+    const nlohmann::ordered_json rec = file.record(i);
     DIST_CHECK(rec.is_object(), where, ": expected a JSON object");
     ids.clear();
     labels.clear();
@@ -72,6 +58,29 @@ ExampleStore build_examples(const DataConfig& cfg, const std::string& path, cons
                  " is outside the model's vocabulary (vocab_size=", vocab_size, ")");
     store.add(ids, labels);
   }
+  return store;
+}
+
+}  // namespace
+
+TextPipeline load_text_pipeline(const DataConfig& cfg, const std::string& model_dir) {
+  TextPipeline p;
+  if (cfg.format == "tokenized") return p;
+  const std::string dir = cfg.tokenizer.empty() ? model_dir : cfg.tokenizer;
+  DIST_CHECK(std::filesystem::exists(std::filesystem::path(dir) / "tokenizer.json"), dir,
+             "/tokenizer.json: not found (data.format '", cfg.format, "' needs a tokenizer; set data.tokenizer)");
+  p.tokenizer = std::make_shared<text::Tokenizer>(text::Tokenizer::load(dir));
+  if (cfg.format == "messages") p.chat_template = std::make_shared<text::ChatTemplate>(text::load_chat_template(dir));
+  return p;
+}
+
+ExampleStore build_examples(const DataConfig& cfg, const std::string& path, const TextPipeline& text,
+                            int64_t vocab_size) {
+  ExampleStore store = cfg.format == "tokenized" ? load_tokenized_jsonl(path, vocab_size)
+                                                 : tokenize_examples(cfg, path, text, vocab_size);
+  DIST_CHECK(store.without_targets() < store.size(), path, ": none of its ", store.size(),
+             " examples has a token to train on (",
+             cfg.format == "messages" ? "no assistant turn" : "every label after the first token is -100", ")");
   return store;
 }
 

@@ -26,14 +26,14 @@ JsonlFile::JsonlFile(std::string path) : path_(std::move(path)) {
   }
 }
 
-nlohmann::json JsonlFile::record(size_t i) const {
+nlohmann::ordered_json JsonlFile::record(size_t i) const {
   if (!in_.is_open()) in_.open(path_, std::ios::binary);
   in_.clear();
   in_.seekg(static_cast<std::streamoff>(offsets_[i]));
   std::string text(lengths_[i], '\0');
   in_.read(text.data(), lengths_[i]);
   try {
-    return nlohmann::json::parse(text);
+    return nlohmann::ordered_json::parse(text);
   } catch (const nlohmann::json::parse_error& e) {
     DIST_FAIL(where(i), ": malformed JSON (", e.what(), ")");
   }

@@ -15,8 +15,9 @@ class JsonlFile {
  public:
   explicit JsonlFile(std::string path);  // missing file -> UserError
   size_t size() const { return offsets_.size(); }
-  // Record i parsed; malformed JSON -> UserError "path:LINE: malformed JSON (...)".
-  nlohmann::json record(size_t i) const;
+  // Record i parsed, object keys in file order (chat templates print objects with `tojson`, which
+  // keeps Python's dict order); malformed JSON -> UserError "path:LINE: malformed JSON (...)".
+  nlohmann::ordered_json record(size_t i) const;
   int64_t line_number(size_t i) const { return lines_[i]; }
   const std::string& path() const { return path_; }
   std::string where(size_t i) const { return path_ + ":" + std::to_string(lines_[i]); }

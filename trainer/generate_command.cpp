@@ -36,14 +36,14 @@ const std::vector<std::string> kOptions = {"--model",          "--input",       
                                            "--seed",           "--batch-size",  "--enable-thinking",
                                            "--dtype",          "--tp",          "--ep"};
 
-// The prompt's token ids: a chat rendered with the generation prompt, or raw text with the
-// tokenizer's special tokens (as transformers' tokenizer(prompt) adds them).
-std::vector<int32_t> prompt_ids(const nlohmann::json& rec, const std::string& where, const text::Tokenizer& tok,
+}  // namespace generate_cmd_detail
+
+std::vector<int32_t> prompt_ids(const nlohmann::ordered_json& rec, const std::string& where, const text::Tokenizer& tok,
                                 const text::ChatTemplate* chat, std::optional<bool> enable_thinking) {
   if (rec.is_object() && rec.contains("messages")) {
     DIST_CHECK(rec["messages"].is_array() && !rec["messages"].empty(), where, ": 'messages' must be a non-empty list");
     DIST_CHECK(chat, where, ": 'messages' needs a chat template, and ", tok.directory(), " has none");
-    auto messages = nlohmann::ordered_json::parse(rec["messages"].dump());
+    auto messages = rec["messages"];
     // A trailing assistant message is the reference answer of an eval set, not part of the prompt.
     if (messages.back().is_object() && messages.back().value("role", "") == "assistant") messages.erase(messages.size() - 1);
     DIST_CHECK(!messages.empty(), where, ": 'messages' holds only an assistant message; nothing to answer");
@@ -56,8 +56,6 @@ std::vector<int32_t> prompt_ids(const nlohmann::json& rec, const std::string& wh
   DIST_CHECK(!ids.empty(), where, ": empty prompt");
   return ids;
 }
-
-}  // namespace generate_cmd_detail
 
 int run_generate_command(const std::vector<std::string>& argv, const std::shared_ptr<parallel::Communicator>& world) {
   using namespace generate_cmd_detail;
@@ -152,7 +150,7 @@ int run_generate_command(const std::vector<std::string>& argv, const std::shared
     for (int64_t t = 0; t < len; ++t) ids.push_back(static_cast<int32_t>(got[row][3 + t]));
     const bool stopped = got[row][1] == 1;
     auto rec = in.record(static_cast<size_t>(i));
-    if (!rec.is_object()) rec = nlohmann::json::object();
+    if (!rec.is_object()) rec = nlohmann::ordered_json::object();
     rec["completion"] = tok.decode(ids, /*skip_special_tokens=*/true);
     rec["completion_tokens"] = len;
     rec["finish_reason"] = stopped ? "stop" : "length";

