@@ -1,5 +1,7 @@
 #include "data/chat_masks.h"
 
+#include <algorithm>
+
 #include "data/text/chat_context.h"
 
 #include "trainer/error.h"
@@ -8,25 +10,53 @@
 namespace distillery {
 namespace {
 
-bool starts_with(const std::string& s, const std::string& prefix) {
-  return s.size() >= prefix.size() && s.compare(0, prefix.size(), prefix) == 0;
+size_t rstrip_end(const std::string& s) {
+  size_t e = s.size();
+  while (e > 0 && (s[e - 1] == '\n' || s[e - 1] == ' ' || s[e - 1] == '\t' || s[e - 1] == '\r')) --e;
+  return e;
 }
 
-std::string rstrip_whitespace(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.pop_back();
-  return s;
+size_t common_prefix(const std::string& a, const std::string& b) {
+  size_t n = 0;
+  while (n < a.size() && n < b.size() && a[n] == b[n]) ++n;
+  return n;
 }
 
-// The visible answer of an assistant message: content after any <think>...</think> block, trimmed.
-std::string final_content(const nlohmann::ordered_json& msg) {
-  if (!msg.contains("content") || !msg["content"].is_string()) return "";
-  std::string c = msg["content"].get<std::string>();
-  const auto think_end = c.rfind("</think>");
-  if (think_end != std::string::npos) c = c.substr(think_end + 8);
-  const auto b = c.find_first_not_of(" \n\t\r");
-  if (b == std::string::npos) return "";
-  return rstrip_whitespace(c.substr(b));
+bool same_prefix(const std::string& a, const std::string& b, size_t n) {
+  return a.size() >= n && b.size() >= n && a.compare(0, n, b, 0, n) == 0;
 }
+
+void check_messages(const nlohmann::ordered_json& messages, const std::string& where) {
+  DIST_CHECK(messages.is_array() && !messages.empty(), where, ": 'messages' must be a non-empty list");
+  for (size_t i = 0; i < messages.size(); ++i) {
+    const auto& m = messages[i];
+    DIST_CHECK(m.is_object() && m.contains("role") && m["role"].is_string(), where, ": messages[", i,
+               "] needs a string 'role'");
+    const std::string role = m["role"].get<std::string>();
+    DIST_CHECK(role == "system" || role == "user" || role == "assistant" || role == "tool", where, ": messages[", i,
+               "].role '", role, "' is not one of system, user, assistant, tool");
+    DIST_CHECK(m.contains("content") && (m["content"].is_string() || m["content"].is_null()), where, ": messages[",
+               i, "] needs a string 'content'");
+  }
+}
+
+// Whether text[0, at) ends with one of `specials`.
+bool ends_with_any(const std::vector<std::string>& specials, const std::string& text, size_t at) {
+  for (const std::string& s : specials)
+    if (s.size() <= at && text.compare(at - s.size(), s.size(), s) == 0) return true;
+  return false;
+}
+
+// One assistant turn as the template renders it when the turn is the conversation's last message:
+// `prefix` = messages[:i] with the generation prompt, `alone` = messages[:i+1] without it. The
+// turn's text is alone[begin, end): what it adds after the part it shares with the prompt (a
+// generation prompt that opens a block, e.g. "<think>\n", is the model's input, not its output),
+// without trailing whitespace after the end-of-turn token.
+struct TurnRender {
+  size_t index = 0;
+  std::string alone;
+  size_t begin = 0, end = 0;
+};
 
 }  // namespace
 
@@ -39,54 +69,74 @@ nlohmann::ordered_json chat_context(const text::Tokenizer& tok, const nlohmann::
 
 ChatRendering render_chat(const text::ChatTemplate& tmpl, const text::Tokenizer& tok,
                           const nlohmann::ordered_json& messages, const ChatOptions& opts, const std::string& where) {
-  DIST_CHECK(messages.is_array() && !messages.empty(), where, ": 'messages' must be a non-empty list");
-  for (size_t i = 0; i < messages.size(); ++i) {
-    const auto& m = messages[i];
-    DIST_CHECK(m.is_object() && m.contains("role") && m["role"].is_string(), where, ": messages[", i,
-               "] needs a string 'role'");
-    const std::string role = m["role"].get<std::string>();
-    DIST_CHECK(role == "system" || role == "user" || role == "assistant" || role == "tool", where, ": messages[", i,
-               "].role '", role, "' is not one of system, user, assistant, tool");
-    DIST_CHECK(m.contains("content") && (m["content"].is_string() || m["content"].is_null()), where, ": messages[",
-               i, "] needs a string 'content'");
-  }
+  check_messages(messages, where);
+  auto render = [&](const nlohmann::ordered_json& msgs, bool add_generation_prompt) {
+    try {
+      return tmpl.render_tracked(chat_context(tok, msgs, add_generation_prompt, opts));
+    } catch (const UserError& e) {
+      DIST_FAIL(where, ": ", e.what());
+    }
+  };
+  auto full = render(messages, false);
   ChatRendering out;
-  try {
-    out.text = tmpl.render(chat_context(tok, messages, false, opts));
-  } catch (const UserError& e) {
-    DIST_FAIL(where, ": ", e.what());
+  out.text = std::move(full.text);
+  if (tmpl.has_generation_blocks()) {  // the template marks its own trained text
+    for (const auto& span : full.generation)
+      if (span.second > span.first) out.assistant.push_back(span);
+    return out;
   }
-  size_t cursor = 0;
+
+  std::vector<TurnRender> turns;
+  nlohmann::ordered_json head(nlohmann::ordered_json::value_t::array);
   for (size_t i = 0; i < messages.size(); ++i) {
-    if (messages[i]["role"] != "assistant") continue;
-    nlohmann::ordered_json head(nlohmann::ordered_json::value_t::array), upto(nlohmann::ordered_json::value_t::array);
-    for (size_t k = 0; k < i; ++k) head.push_back(messages[k]);
-    upto = head;
-    upto.push_back(messages[i]);
-    const std::string prefix = tmpl.render(chat_context(tok, head, true, opts));
-    const std::string full = tmpl.render(chat_context(tok, upto, false, opts));
-    // The assistant block as the template renders it when this turn is the last one.
-    std::string block = starts_with(full, prefix) ? rstrip_whitespace(full.substr(prefix.size())) : "";
-    size_t at = block.empty() ? std::string::npos : out.text.find(block, cursor);
-    if (at != std::string::npos) {
-      out.assistant.emplace_back(at, at + block.size());
-      cursor = at + block.size();
-      continue;
+    if (messages[i]["role"] == "assistant") {
+      TurnRender t;
+      t.index = i;
+      const std::string prefix = render(head, true).text;
+      head.push_back(messages[i]);
+      t.alone = render(head, false).text;
+      t.begin = common_prefix(prefix, t.alone);
+      t.end = rstrip_end(t.alone);
+      DIST_CHECK(t.end > t.begin, where, ": assistant messages[", i, "] adds no text to the rendered conversation");
+      turns.push_back(std::move(t));
+    } else {
+      head.push_back(messages[i]);
     }
-    // Templates that rewrite earlier turns (Qwen3 drops the reasoning of turns before the last
-    // user message): find the visible answer and the end-of-turn text the block closes with.
-    const std::string answer = final_content(messages[i]);
-    DIST_CHECK(!answer.empty(), where, ": could not locate assistant messages[", i, "] in the rendered template");
-    std::string tail;
-    if (!block.empty()) {
-      const auto p = block.rfind(answer);
-      if (p != std::string::npos) tail = block.substr(p + answer.size());
+  }
+
+  const std::string& text = out.text;
+  for (size_t k = 0; k < turns.size(); ++k) {
+    const TurnRender& t = turns[k];
+    std::pair<size_t, size_t> span{t.begin, t.end};
+    if (!same_prefix(text, t.alone, t.end)) {
+      // The template renders this turn differently once later messages follow (Qwen3 drops the
+      // reasoning of turns before the last user message). Rule: train the turn as the final
+      // conversation renders it, through its end-of-turn token.
+      // It starts where the conversation and the turn's own render part (a generation prompt that
+      // opens a block the history form lacks, e.g. Qwen3's empty think block, is not in it), which
+      // must lie after the messages before it, rendered as they are in the conversation.
+      const std::string history = render(nlohmann::ordered_json(messages.begin(), messages.begin() + t.index), false).text;
+      span.first = std::min(t.begin, common_prefix(text, t.alone));
+      const auto specials = tok.special_token_texts();
+      while (span.first > history.size() && text[span.first - 1] != '\n' && !ends_with_any(specials, text, span.first))
+        --span.first;  // never start inside a token: back to a line break or special token
+      DIST_CHECK(same_prefix(text, history, history.size()) && span.first >= history.size(), where,
+                 ": the chat template renders the messages before assistant messages[", t.index,
+                 "] differently once later messages follow, so the turn's tokens cannot be determined");
+      const auto ids = tok.encode(std::string_view(t.alone).substr(t.begin, t.end - t.begin), false);
+      DIST_CHECK(!ids.empty() && tok.is_special(ids.back()), where, ": the chat template rewrites assistant messages[",
+                 t.index, "] once later messages follow and the turn does not end with a special token, so its end "
+                 "in the conversation cannot be determined");
+      const std::string closing = tok.token_bytes(ids.back());
+      const size_t limit = k + 1 < turns.size() ? turns[k + 1].begin : text.size();
+      const size_t at = text.find(closing, span.first);
+      DIST_CHECK(at != std::string::npos && at + closing.size() <= limit, where, ": assistant messages[", t.index,
+                 "]: its end-of-turn token ", closing, " is missing from the rendered conversation");
+      span.second = at + closing.size();
     }
-    at = out.text.find(answer + tail, cursor);
-    DIST_CHECK(at != std::string::npos, where, ": could not locate assistant messages[", i,
-               "] in the rendered template");
-    out.assistant.emplace_back(at, at + answer.size() + tail.size());
-    cursor = at + answer.size() + tail.size();
+    DIST_CHECK(out.assistant.empty() || span.first >= out.assistant.back().second, where, ": assistant messages[",
+               t.index, "] overlaps the turn before it in the rendered conversation");
+    out.assistant.push_back(span);
   }
   return out;
 }

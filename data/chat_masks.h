@@ -1,7 +1,17 @@
 // Conversations -> the exact token ids Hugging Face's apply_chat_template produces, plus the loss
-// mask: assistant turns (their content, reasoning and end-of-turn token) are trained, the template
-// text around them is not. Spans are found on the rendered text and mapped onto tokens through
-// each token's bytes, so the ids are those of tokenizing the whole rendered text at once.
+// mask: exactly the text the template emits for each assistant turn (its content, its reasoning
+// where the template keeps it, its tool calls and its end-of-turn token) is trained, nothing else.
+// Spans come from the template's own structure, never from searching for message text:
+//   * a template with {% generation %} blocks marks them itself (transformers'
+//     return_assistant_tokens_mask);
+//   * otherwise assistant turn i is what rendering messages[:i+1] adds to messages[:i] with the
+//     generation prompt, trailing whitespace dropped;
+//   * where a template rewrites a turn once later messages follow (Qwen3 drops the reasoning of
+//     turns before the last user message), the turn is trained as the final conversation renders
+//     it: from its start through its end-of-turn special token.
+// Anything else throws a UserError naming the record. docs/chat_templates.md states the rule.
+// Spans are mapped onto tokens through each token's bytes, so the ids are those of tokenizing the
+// whole rendered text at once.
 #pragma once
 
 #include <string>
@@ -24,7 +34,9 @@ struct ChatOptions {
   std::string enable_thinking = "default";  // default | true | false
 };
 
-// `where` (file:line) names the record in errors.
+// Renders `messages` (no generation prompt) and the byte spans of its assistant turns, as above.
+// `where` (file:line) names the record in errors: a bad message list, a template error, or a
+// conversation whose assistant spans cannot be determined.
 ChatRendering render_chat(const text::ChatTemplate& tmpl, const text::Tokenizer& tok,
                           const nlohmann::ordered_json& messages, const ChatOptions& opts, const std::string& where);
 

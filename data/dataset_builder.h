@@ -21,7 +21,8 @@ struct TextPipeline {
 TextPipeline load_text_pipeline(const DataConfig& cfg, const std::string& model_dir);
 
 // Reads `path` as cfg.format. Every record is checked: a malformed line, a missing or mistyped
-// field or a bad role ends with "path:LINE: ..."; ids are checked against the model's vocab.
+// field or a bad role ends with "path:LINE: ..."; ids are checked against the model's vocab. A
+// file where no example has a target token throws a UserError naming it.
 ExampleStore build_examples(const DataConfig& cfg, const std::string& path, const TextPipeline& text,
                             int64_t vocab_size);
 

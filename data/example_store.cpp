@@ -12,6 +12,7 @@ void ExampleStore::add(const std::vector<int32_t>& ids, const std::vector<int32_
   ids_.insert(ids_.end(), ids.begin(), ids.end());
   labels_.insert(labels_.end(), labels.begin(), labels.end());
   end_.push_back(ids_.size());
+  if (targets(size() - 1, length(size() - 1)) == 0) ++without_targets_;
 }
 
 int64_t ExampleStore::targets(size_t i, int64_t len) const {
@@ -22,7 +23,7 @@ int64_t ExampleStore::targets(size_t i, int64_t len) const {
 }
 
 namespace {
-std::vector<int32_t> read_id_list(const nlohmann::json& rec, const char* key, const std::string& where,
+std::vector<int32_t> read_id_list(const nlohmann::ordered_json& rec, const char* key, const std::string& where,
                                   int64_t vocab_size, bool allow_ignore) {
   const auto& v = rec.at(key);
   DIST_CHECK(v.is_array(), where, ": '", key, "' must be a list of integers");

@@ -21,10 +21,13 @@ class ExampleStore {
   // (position t predicts labels[t + 1]).
   int64_t targets(size_t i, int64_t len) const;
   int64_t total_tokens() const { return static_cast<int64_t>(ids_.size()); }
+  // Examples with no target at all (targets(i, length(i)) == 0): they cost compute and teach nothing.
+  size_t without_targets() const { return without_targets_; }
 
  private:
   std::vector<int32_t> ids_, labels_;
   std::vector<uint64_t> begin_, end_;
+  size_t without_targets_ = 0;
 };
 
 // Reads `data.format: tokenized` JSONL ({"input_ids": [...], "labels": [...]}; labels optional,

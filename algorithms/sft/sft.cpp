@@ -26,7 +26,9 @@ Sft::Sft(const RecipeConfig& cfg, int64_t vocab_size, int dp_rank, int dp_size)
 
 std::string Sft::describe() const {
   std::ostringstream s;
-  s << "sft: " << train_.size() << " examples, " << train_.total_tokens() << " tokens -> "
+  s << "sft: " << train_.size() << " examples";
+  if (train_.without_targets()) s << " (" << train_.without_targets() << " without targets)";
+  s << ", " << train_.total_tokens() << " tokens -> "
     << stream_->rows_per_epoch() << " rows of " << cfg_.data.max_seq_len << " per epoch";
   if (stream_->stats().truncated) s << ", " << stream_->stats().truncated << " truncated";
   if (stream_->stats().dropped) s << ", " << stream_->stats().dropped << " dropped (longer than max_seq_len)";

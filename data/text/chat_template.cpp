@@ -28,6 +28,15 @@ bool read_file(const std::string& path, std::string& out) {
   return true;
 }
 
+bool has_generation(const jinja::Body& body) {
+  for (const auto& s : body) {
+    if (s->kind == jinja::StmtKind::Generation || has_generation(s->body) || has_generation(s->else_body)) return true;
+    for (const auto& branch : s->branches)
+      if (has_generation(branch.second)) return true;
+  }
+  return false;
+}
+
 }  // namespace chat_template_detail
 
 ChatTemplate::ChatTemplate(std::string source, std::string origin)
@@ -37,14 +46,19 @@ ChatTemplate::ChatTemplate(std::string source, std::string origin)
   } catch (const jinja::TemplateError& e) {
     throw UserError(chat_template_detail::located(origin_, e));
   }
+  has_generation_ = chat_template_detail::has_generation(tree_->body);
 }
 
 template <typename Json>
-std::string ChatTemplate::render_json(const Json& context) const {
+ChatTemplate::Tracked ChatTemplate::render_json(const Json& context) const {
   DIST_CHECK(context.is_object(), origin_, ": the render context must be a JSON object, got ", context.type_name());
   try {
     jinja::Interpreter interpreter(jinja::from_json(context));
-    return interpreter.render(*tree_);
+    Tracked out{interpreter.render(*tree_), interpreter.generation_spans()};
+    DIST_CHECK(!interpreter.generation_nested(), origin_,
+               ": a {% generation %} block is rendered inside a macro, set or filter block, so the text it marks "
+               "has no known place in the output; put the markers around the output itself");
+    return out;
   } catch (const jinja::RaisedError& e) {
     throw UserError(chat_template_detail::located(origin_, e, "raise_exception: "));
   } catch (const jinja::TemplateError& e) {
@@ -52,8 +66,11 @@ std::string ChatTemplate::render_json(const Json& context) const {
   }
 }
 
-std::string ChatTemplate::render(const nlohmann::json& context) const { return render_json(context); }
-std::string ChatTemplate::render(const nlohmann::ordered_json& context) const { return render_json(context); }
+std::string ChatTemplate::render(const nlohmann::json& context) const { return render_json(context).text; }
+std::string ChatTemplate::render(const nlohmann::ordered_json& context) const { return render_json(context).text; }
+ChatTemplate::Tracked ChatTemplate::render_tracked(const nlohmann::ordered_json& context) const {
+  return render_json(context);
+}
 
 ChatTemplate load_chat_template(const std::string& model_dir, const std::string& name) {
   std::string source;

@@ -8,6 +8,8 @@
 
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -36,15 +38,30 @@ class ChatTemplate {
   std::string render(const nlohmann::json& context) const;
   std::string render(const nlohmann::ordered_json& context) const;
 
+  // A render plus the [begin, end) byte spans of the text each {% generation %} ...
+  // {% endgeneration %} block emitted, in output order: the markers transformers reads for
+  // apply_chat_template(return_assistant_tokens_mask=True). Same context and errors as render();
+  // a generation block rendered inside a macro, set block or filter block throws UserError (its
+  // place in the output cannot be known).
+  struct Tracked {
+    std::string text;
+    std::vector<std::pair<size_t, size_t>> generation;
+  };
+  Tracked render_tracked(const nlohmann::ordered_json& context) const;
+
+  // Whether the template holds any {% generation %} block.
+  bool has_generation_blocks() const { return has_generation_; }
+
   const std::string& source() const { return source_; }
   const std::string& origin() const { return origin_; }
 
  private:
   template <typename Json>
-  std::string render_json(const Json& context) const;
+  Tracked render_json(const Json& context) const;
 
   std::string source_;
   std::string origin_;
+  bool has_generation_ = false;
   std::shared_ptr<const jinja::Template> tree_;
 };
 

@@ -70,7 +70,7 @@ enum class StmtKind {
   Macro,        // macro name(params=defaults) body
   With,         // with assignments body
   FilterBlock,  // filter expr(chain with null innermost input) body
-  Scope,        // a body rendered in place ({% generation %})
+  Generation,   // {% generation %} body {% endgeneration %}: rendered in place, its span recorded
   Break,
   Continue,
 };

@@ -70,8 +70,12 @@ Interpreter::Interpreter(Value context) : context_(std::move(context)) {}
 
 std::string Interpreter::render(const Template& tmpl) {
   std::string out;
+  root_out_ = &out;
+  generation_spans_.clear();
+  generation_nested_ = false;
   auto root = std::make_shared<Scope>();
   exec_body(tmpl.body, root, out);
+  root_out_ = nullptr;
   return out;
 }
 
@@ -115,9 +119,15 @@ Interpreter::Flow Interpreter::exec(const Stmt& s, const ScopePtr& scope, std::s
         out += to_str(apply_filters(*s.expr, Value(std::move(text)), scope));
         break;
       }
-      case StmtKind::Scope: {
+      case StmtKind::Generation: {
         auto inner = std::make_shared<Scope>(Scope{scope, {}});
-        return exec_body(s.body, inner, out);
+        const size_t begin = out.size();
+        const Flow f = exec_body(s.body, inner, out);
+        if (&out == root_out_)
+          generation_spans_.emplace_back(begin, out.size());
+        else
+          generation_nested_ = true;
+        return f;
       }
       case StmtKind::Break: return Flow::Break;
       case StmtKind::Continue: return Flow::Continue;

@@ -35,6 +35,13 @@ class Interpreter {
 
   std::string render(const Template& tmpl);
 
+  // [begin, end) byte offsets, in the string the last render() returned, of each
+  // {% generation %} block rendered directly into the output (transformers'
+  // return_assistant_tokens_mask). Blocks rendered inside a macro call, a set block or a filter
+  // block have no place in the output yet: they set generation_nested() instead.
+  const std::vector<std::pair<size_t, size_t>>& generation_spans() const { return generation_spans_; }
+  bool generation_nested() const { return generation_nested_; }
+
  private:
   enum class Flow { Normal, Break, Continue };
 
@@ -57,6 +64,9 @@ class Interpreter {
 
   Value context_;
   int macro_depth_ = 0;
+  const std::string* root_out_ = nullptr;
+  std::vector<std::pair<size_t, size_t>> generation_spans_;
+  bool generation_nested_ = false;
 };
 
 }  // namespace distillery::text::jinja

@@ -87,7 +87,7 @@ class StatementParser : public ExpressionParser {
       return s;
     }
     if (tag == "generation") {
-      auto s = stmt(StmtKind::Scope, line);
+      auto s = stmt(StmtKind::Generation, line);
       expect_block_end();
       s->body = subparse({"endgeneration"});
       end_tag("endgeneration");

@@ -143,6 +143,13 @@ bool Tokenizer::is_special(int32_t id) const {
   return a != nullptr && a->special;
 }
 
+std::vector<std::string> Tokenizer::special_token_texts() const {
+  std::vector<std::string> out;
+  for (const AddedToken& a : impl_->added.tokens())
+    if (a.special) out.push_back(a.content);
+  return out;
+}
+
 std::optional<int32_t> Tokenizer::bos_id() const { return impl_->bos_id; }
 std::optional<int32_t> Tokenizer::eos_id() const { return impl_->eos_id; }
 std::optional<int32_t> Tokenizer::pad_id() const { return impl_->pad_id; }

@@ -51,6 +51,9 @@ class Tokenizer {
   std::string token_bytes(int32_t id) const;
   // Whether `id` is an added token marked special (skipped by decode(..., true)).
   bool is_special(int32_t id) const;
+  // The contents of every added token marked special (tokenizer.json "added_tokens", special: true),
+  // in id order.
+  std::vector<std::string> special_token_texts() const;
 
   // Special tokens named by tokenizer_config.json (empty / nullopt when it names none).
   std::optional<int32_t> bos_id() const;
