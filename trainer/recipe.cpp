@@ -45,23 +45,54 @@ void apply_override(YAML::Node root, const std::string& text, std::map<std::stri
   applied[path] = text;
 }
 
+// One UserError with every problem found, one per line.
+void throw_if_any(const std::vector<std::string>& errors) {
+  if (errors.empty()) return;
+  std::string all;
+  for (size_t i = 0; i < errors.size(); ++i) all += (i ? "\n" : "") + errors[i];
+  throw UserError(all);
+}
+
+// yaml-cpp keeps both entries of a repeated key and reads the first; a recipe names each key once.
+void find_duplicate_keys(const YAML::Node& node, const std::string& origin, const std::string& path,
+                         std::vector<std::string>& errors) {
+  if (node.IsSequence()) {
+    for (size_t i = 0; i < node.size(); ++i)
+      find_duplicate_keys(node[i], origin, path + "[" + std::to_string(i) + "]", errors);
+    return;
+  }
+  if (!node.IsMap()) return;
+  std::map<std::string, int> first_line;
+  for (const auto& kv : node) {
+    const std::string key = kv.first.IsScalar() ? kv.first.Scalar() : YAML::Dump(kv.first);
+    const std::string full = path.empty() ? key : path + "." + key;
+    const int line = kv.first.Mark().line + 1;
+    const auto [it, fresh] = first_line.emplace(key, line);
+    if (!fresh)
+      errors.push_back(origin + ":" + std::to_string(line) + ": duplicate key '" + full + "' (first at line " +
+                       std::to_string(it->second) + ")");
+    find_duplicate_keys(kv.second, origin, full, errors);
+  }
+}
+
 RecipeConfig read(YAML::Node root, const std::string& origin, const std::vector<std::string>& overrides) {
   std::vector<std::string> errors;
   if (!root || root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
   if (!root.IsMap()) DIST_FAIL(origin, ": expected a mapping of sections at the top level");
+  find_duplicate_keys(root, origin, "", errors);
+  throw_if_any(errors);  // the checks below would read only the first of each pair
   std::map<std::string, std::string> applied;
   for (const auto& o : overrides) apply_override(root, o, applied, errors);
   RecipeConfig cfg;
   config::YamlReader reader(origin, &errors, &applied);
   reader.read(root, cfg, "");
+  if (cfg.trainer.eval_every > 0 && cfg.data.eval.empty())
+    errors.push_back(origin + ": trainer.eval_every=" + std::to_string(cfg.trainer.eval_every) +
+                     " asks for evaluation but data.eval is not set");
   if (cfg.trainer.max_steps > 0 && cfg.optim.warmup_steps > cfg.trainer.max_steps)
     errors.push_back(origin + ": optim.warmup_steps=" + std::to_string(cfg.optim.warmup_steps) +
                      " exceeds trainer.max_steps=" + std::to_string(cfg.trainer.max_steps));
-  if (!errors.empty()) {
-    std::string all;
-    for (size_t i = 0; i < errors.size(); ++i) all += (i ? "\n" : "") + errors[i];
-    throw UserError(all);
-  }
+  throw_if_any(errors);
   return cfg;
 }
 

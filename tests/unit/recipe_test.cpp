@@ -108,6 +108,18 @@ TEST(Recipe, CrossFieldCheckNamesBothKeys) {
             "recipe.yaml: optim.warmup_steps=20 exceeds trainer.max_steps=10");
 }
 
+TEST(Recipe, EvalWithoutEvalDataNamesBothKeys) {
+  EXPECT_EQ(error_of(kValid, {"trainer.eval_every=5"}),
+            "recipe.yaml: trainer.eval_every=5 asks for evaluation but data.eval is not set");
+  EXPECT_EQ(error_of(kValid, {"trainer.eval_every=5", "data.eval=eval.jsonl"}), "");
+}
+
+TEST(Recipe, DuplicateKeyNamesBothLines) {
+  const std::string yaml = std::string(kValid) + "  max_steps: 20\n";  // line 12 repeats line 11
+  EXPECT_EQ(error_of(yaml), "recipe.yaml:12: duplicate key 'trainer.max_steps' (first at line 11)");
+  EXPECT_EQ(error_of("model: {path: /m, path: /n}\n"), "recipe.yaml:1: duplicate key 'model.path' (first at line 1)");
+}
+
 #include <filesystem>
 #include <fstream>
 #include <sstream>
