@@ -57,9 +57,10 @@ PHRASES = ["Hello there.", "What is 2 + 2?", "4", "The answer is 4.", "Please sa
 
 
 def context_tokens(tokenizer_dir):
-    """bos/eos/pad token strings as distillery's chat_template_context passes them ("" when unset)."""
+    """bos/eos/pad token strings as distillery's chat_template_context passes them (absent when unset)."""
     config = json.load(open(os.path.join(ref.ROOT, tokenizer_dir, "tokenizer_config.json"), encoding="utf-8"))
-    return {key: ref.token_text(config.get(key)) or "" for key in ("bos_token", "eos_token", "pad_token")}
+    tokens = {key: ref.token_text(config.get(key)) for key in ("bos_token", "eos_token", "pad_token")}
+    return {key: value for key, value in tokens.items() if value}
 
 
 def special_tokens(tokenizer_dir):
