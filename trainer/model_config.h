@@ -1,7 +1,8 @@
 // TransformerConfig: a Hugging Face config.json read into typed fields, for the dense decoder
 // families llama (incl. Llama 3.x rope scaling), qwen2, qwen3 and mistral, and the
 // mixture-of-experts families mixtral, qwen2_moe, qwen3_moe, deepseek_v2 and deepseek_v3
-// (the DeepSeek ones with multi-head latent attention). See docs/moe.md.
+// (the DeepSeek ones with multi-head latent attention). Missing keys take transformers' defaults
+// for the family (trainer/model_defaults.h); see docs/models.md and docs/moe.md.
 #pragma once
 
 #include <cstdint>
