@@ -108,6 +108,7 @@ void load_hf_weights(CausalLM& model, const std::string& dir) {
     const auto expected = parallel::full_shape(p, s);
     DIST_CHECK(e.shape == expected, set.describe(), ": tensor '", name, "' has shape ", c10::IntArrayRef(e.shape),
                ", expected ", c10::IntArrayRef(expected), " from config.json");
+    check_loadable_dtype(e.dtype, p.scalar_type(), set.file_of(name), name);
     p.copy_(parallel::local_slice(set.view(name), s).to(p.scalar_type()));
     used.insert(name);
   }

@@ -1,7 +1,8 @@
 // TransformerConfig: a Hugging Face config.json read into typed fields, for the dense decoder
 // families llama (incl. Llama 3.x rope scaling), qwen2, qwen3 and mistral, and the
 // mixture-of-experts families mixtral, qwen2_moe, qwen3_moe, deepseek_v2 and deepseek_v3
-// (the DeepSeek ones with multi-head latent attention). See docs/moe.md.
+// (the DeepSeek ones with multi-head latent attention). Missing keys take transformers' defaults
+// for the family (trainer/model_defaults.h); see docs/models.md and docs/moe.md.
 #pragma once
 
 #include <cstdint>
@@ -90,15 +91,24 @@ struct TransformerConfig {
   bool mlp_bias = false;      // llama: mlp_bias
   bool qk_norm = false;       // qwen3: RMSNorm on q and k per head
   bool attention_bias = false;  // MLA: q_a_proj, kv_a_proj_with_mqa and o_proj biases
-  std::optional<int64_t> sliding_window;  // mistral (and qwen2 with use_sliding_window)
+  // Per decoder layer: the sliding attention window (a query attends keys at distance < window),
+  // or none for full attention. mistral / mixtral: every layer; qwen2 / qwen3: the layers
+  // transformers makes sliding (index >= max_window_layers, or layer_types). See docs/models.md.
+  std::vector<std::optional<int64_t>> layer_window;
   MoeConfig moe;
   MlaConfig mla;
   // deepseek_v3: multi-token-prediction layers stored after the last layer; not part of the model.
   int64_t num_nextn_predict_layers = 0;
   nlohmann::json raw;         // the file as read, written back unchanged with saved models
 
-  // Parses and validates; any unsupported value -> UserError naming `origin` and the field.
+  // True when some layer uses a sliding window.
+  bool has_sliding_window() const;
+
+  // Parses and validates as transformers reads the file: a missing key takes the default of
+  // transformers' config class for the model_type (trainer/model_defaults.h); a key that changes
+  // the math and is not implemented -> UserError naming `origin`, the key and its value.
   static TransformerConfig from_json(const nlohmann::json& j, const std::string& origin);
+  // from_json of MODEL_DIR/config.json.
   static TransformerConfig load(const std::string& model_dir);
 };
 

@@ -284,6 +284,18 @@ torch::Tensor SafetensorsSet::view(const std::string& name) const {
   return files_[it->second]->view(name);
 }
 
+const std::string& SafetensorsSet::file_of(const std::string& name) const {
+  auto it = where_.find(name);
+  DIST_CHECK(it != where_.end(), describe_, ": missing tensor '", name, "'");
+  return files_[it->second]->path();
+}
+
+void check_loadable_dtype(torch::Dtype stored, torch::Dtype param, const std::string& file, const std::string& name) {
+  if (!c10::isFloatingType(param) || c10::isFloatingType(stored)) return;
+  DIST_FAIL(file, ": tensor '", name, "' is stored as ", dtype_to_safetensors(stored), ", which cannot hold the ",
+            dtype_to_safetensors(param), " parameter (a floating-point dtype is needed)");
+}
+
 std::vector<std::string> SafetensorsSet::names() const {
   std::vector<std::string> out;
   for (const auto& kv : where_) out.push_back(kv.first);

@@ -50,6 +50,11 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
 
 std::string dtype_to_safetensors(torch::Dtype dtype);
 
+// Loading a stored tensor into a parameter casts it; only a cast that keeps the values' kind is
+// allowed: a floating-point parameter needs a floating-point tensor (an integer or bool tensor in
+// its place is a broken or mislabelled checkpoint). Otherwise UserError naming `file` and `name`.
+void check_loadable_dtype(torch::Dtype stored, torch::Dtype param, const std::string& file, const std::string& name);
+
 // A set of tensors spread over one file or an index + shards, as Hugging Face saves models.
 class SafetensorsSet {
  public:
@@ -63,6 +68,8 @@ class SafetensorsSet {
   torch::Tensor view(const std::string& name) const;
   std::vector<std::string> names() const;
   std::string describe() const { return describe_; }
+  // The path of the file (the shard, for an index) that holds `name`.
+  const std::string& file_of(const std::string& name) const;
 
  private:
   std::vector<std::shared_ptr<SafetensorsFile>> files_;

@@ -1,6 +1,8 @@
 #include "trainer/transformer.h"
 
 #include <cmath>
+#include <map>
+#include <optional>
 
 #include "parallel/tp_ops.h"
 #include "parallel/vocab_parallel.h"
@@ -78,6 +80,9 @@ DecoderImpl::DecoderImpl(const TransformerConfig& c, const parallel::ModelParall
 
 CausalLMImpl::CausalLMImpl(TransformerConfig cfg, parallel::ModelParallel mp)
     : cfg_(std::move(cfg)), mp_(std::move(mp)), rope_(cfg_) {
+  if (cfg_.layer_window.empty()) cfg_.layer_window.assign(cfg_.num_hidden_layers, std::nullopt);  // built in code
+  DIST_ASSERT(static_cast<int64_t>(cfg_.layer_window.size()) == cfg_.num_hidden_layers,
+              "layer_window has one entry per layer");
   model = register_module("model", Decoder(cfg_, mp_));
   // Vocabulary rows split like the embedding's; the loss reduces over tp itself (no copy_to_tp).
   if (!cfg_.tie_word_embeddings)
@@ -98,21 +103,28 @@ torch::Tensor CausalLMImpl::forward(const ForwardInputs& in) {
                        : torch::arange(T, in.input_ids.options()).unsqueeze(0).expand({B, T});
   AttentionInputs attn;
   std::tie(attn.cos, attn.sin) = rope_.tables(positions);
+  // One mask per distinct window (full attention is the window nullopt); each layer picks its own.
+  std::map<std::optional<int64_t>, torch::Tensor> masks;
+  torch::Tensor keys;
   if (in.cache) {
     DIST_ASSERT(in.position_ids.defined() && in.doc_ids.defined(), "a cached forward needs position_ids and doc_ids");
-    auto keys = in.cache->doc_ids.defined() ? torch::cat({in.cache->doc_ids, in.doc_ids}, 1) : in.doc_ids;
-    attn.allowed = attention_mask_after(in.doc_ids, keys, cfg_.sliding_window);
+    keys = in.cache->doc_ids.defined() ? torch::cat({in.cache->doc_ids, in.doc_ids}, 1) : in.doc_ids;
     in.cache->doc_ids = keys;
     in.cache->layers.resize(model->layers->size());
-  } else {
-    attn.allowed = attention_mask(in.doc_ids, T, cfg_.sliding_window, in.input_ids.device());
+  }
+  for (const auto& w : cfg_.layer_window) {
+    if (masks.count(w)) continue;
+    masks[w] = in.cache ? attention_mask_after(in.doc_ids, keys, w)
+                        : attention_mask(in.doc_ids, T, w, in.input_ids.device());
   }
   if (in.router && !in.router->token_mask.defined())  // padding is doc -1; without doc_ids every token is real
     in.router->token_mask = in.doc_ids.defined() ? in.doc_ids >= 0
                                                  : torch::ones({B, T}, in.input_ids.options().dtype(torch::kBool));
   auto h = model->embed_tokens(in.input_ids);  // [B, T, hidden]
-  for (size_t i = 0; i < model->layers->size(); ++i)
+  for (size_t i = 0; i < model->layers->size(); ++i) {
+    attn.allowed = masks.at(cfg_.layer_window.at(i));
     h = model->layers[i]->as<DecoderLayer>()->forward(h, attn, in.router, in.cache ? &in.cache->layers[i] : nullptr);
+  }
   return model->norm(h);
 }
 

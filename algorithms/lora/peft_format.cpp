@@ -216,6 +216,7 @@ void load_peft_adapter_weights(CausalLM& model, const LoraConfig& cfg, const std
     const auto expected = parallel::full_shape(t.tensor, s);
     DIST_CHECK(e.shape == expected, file.string(), ": tensor '", name, "' has shape ", c10::IntArrayRef(e.shape),
                " but the model expects ", c10::IntArrayRef(expected), " (r=", cfg.r, ")");
+    check_loadable_dtype(e.dtype, t.tensor.scalar_type(), file.string(), name);
     t.tensor.copy_(parallel::local_slice(st.view(name), s).to(t.tensor.scalar_type()));
     used.insert(name);
   }

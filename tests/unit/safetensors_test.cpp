@@ -168,3 +168,32 @@ TEST(HfModel, MissingTensorIsNamed) {
     EXPECT_NE(std::string(e.what()).find("missing tensor 'model.norm.weight'"), std::string::npos) << e.what();
   }
 }
+
+TEST(HfModel, AnIntegerOrBoolTensorForAFloatParameterIsAnErrorNamingFileAndTensor) {
+  // Casting would load garbage weights (or 0/1 for bool) silently; a float dtype of another width is fine.
+  for (auto dt : {torch::kInt32, torch::kInt64, torch::kUInt8, torch::kBool}) {
+    TempDir dir;
+    CausalLM a(TransformerConfig::from_json(tiny_config("qwen2"), "c"));
+    auto sd = hf_state_dict(a, torch::kFloat32);
+    for (auto& p : sd)
+      if (p.first == "model.layers.1.mlp.up_proj.weight") p.second = torch::ones(p.second.sizes(), dt);
+    std::filesystem::create_directories(dir / "m");
+    save_safetensors(dir / "m/model.safetensors", sd);
+    write_json_file(dir / "m/config.json", tiny_config("qwen2"));
+    try {
+      load_hf_model(dir / "m");
+      ADD_FAILURE() << "loaded a " << dtype_to_safetensors(dt) << " weight";
+    } catch (const UserError& e) {
+      EXPECT_EQ(std::string(e.what()), (dir / "m/model.safetensors") + ": tensor 'model.layers.1.mlp.up_proj.weight' is stored as " +
+                                           dtype_to_safetensors(dt) +
+                                           ", which cannot hold the F32 parameter (a floating-point dtype is needed)");
+    }
+  }
+  TempDir dir;
+  CausalLM a(TransformerConfig::from_json(tiny_config("qwen2"), "c"));
+  auto sd = hf_state_dict(a, torch::kFloat16);
+  std::filesystem::create_directories(dir / "m");
+  save_safetensors(dir / "m/model.safetensors", sd);
+  write_json_file(dir / "m/config.json", tiny_config("qwen2"));
+  EXPECT_NO_THROW(load_hf_model(dir / "m"));
+}

@@ -68,12 +68,12 @@ TEST(ModelConfig, RejectsUnsupportedValuesByName) {
   j["hidden_act"] = "gelu";
   EXPECT_THROW(TransformerConfig::from_json(j, "c"), UserError);
   j = tiny_config("llama");
-  j.erase("hidden_size");
+  j["num_hidden_layers"] = "two";
   try {
     TransformerConfig::from_json(j, "c");
     FAIL();
   } catch (const UserError& e) {
-    EXPECT_STREQ(e.what(), "c: missing required field 'hidden_size'");
+    EXPECT_STREQ(e.what(), "c: field 'num_hidden_layers' has the wrong type (\"two\")");
   }
 }
 
