@@ -11,7 +11,7 @@ cd "$root"
 steps=${1:-20}
 bin=build/bin/distillery
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-common=(data.eval= trainer.max_steps=$steps optim.warmup_steps=1 trainer.save_every=0 trainer.log_every=1000
+common=(data.eval= trainer.eval_every=0 trainer.max_steps=$steps optim.warmup_steps=1 trainer.save_every=0 trainer.log_every=1000
         trainer.micro_batch_size=4 trainer.resume=none)
 report() { /usr/bin/python3 -c "
 import json,sys,statistics

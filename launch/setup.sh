@@ -11,6 +11,8 @@ build=${1:-$root/build}
 
 apt_packages=(
   build-essential cmake ccache git
+  pkg-config                       # CMake finds PCRE2 and utf8proc through it
+  python3                          # e2e tests read metrics and checkpoints with it
   libtorch-dev                     # LibTorch 1.13 (CPU)
   libopenblas0-openmp              # without it LibTorch falls back to reference BLAS: ~5x slower on CPU
   libopenmpi-dev openmpi-bin       # multi-rank runs and the dist tests

