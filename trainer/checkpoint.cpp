@@ -7,6 +7,7 @@
 #include "trainer/error.h"
 #include "trainer/fs_util.h"
 #include "trainer/hf_model.h"
+#include "trainer/run_dir.h"
 #include "trainer/safetensors.h"
 
 namespace distillery {
@@ -33,13 +34,12 @@ std::vector<std::pair<int64_t, fs::path>> complete_checkpoints(const std::string
 
 }  // namespace
 
-std::string save_checkpoint(const CheckpointWrite& w, CausalLM& model, const AdamW& optimizer,
-                            const parallel::Mesh& mesh) {
+namespace {
+
+void write_checkpoint(const CheckpointWrite& w, CausalLM& model, const AdamW& optimizer, const parallel::Mesh& mesh,
+                      const std::string& tmp, const std::string& final_dir) {
   auto& world = *mesh.world();
   const bool lead = world.rank() == 0;
-  const fs::path root = fs::path(w.run_dir) / "checkpoints";
-  const std::string final_dir = (root / ("step-" + std::to_string(w.step))).string();
-  const std::string tmp = (root / (".tmp-step-" + std::to_string(w.step))).string();
   const fs::path state_dir = fs::path(tmp) / "trainer_state";
   if (lead) {
     fs::remove_all(tmp);
@@ -92,10 +92,31 @@ std::string save_checkpoint(const CheckpointWrite& w, CausalLM& model, const Ada
     write_json_file((state_dir / "state.json").string(), state);
     fsync_dir(state_dir.string());
     commit_dir(tmp, final_dir);
-    auto all = complete_checkpoints(w.run_dir);
-    for (size_t i = 0; i + static_cast<size_t>(w.keep_last) < all.size(); ++i) fs::remove_all(all[i].second);
+    rotate_checkpoints(w.run_dir, w.step, w.keep_last);
   }
   world.barrier();
+}
+
+}  // namespace
+
+std::string save_checkpoint(const CheckpointWrite& w, CausalLM& model, const AdamW& optimizer,
+                            const parallel::Mesh& mesh) {
+  const fs::path root = fs::path(w.run_dir) / "checkpoints";
+  const std::string final_dir = (root / ("step-" + std::to_string(w.step))).string();
+  const std::string tmp = (root / (".tmp-step-" + std::to_string(w.step))).string();
+  try {
+    write_checkpoint(w, model, optimizer, mesh, tmp, final_dir);
+  } catch (const std::exception& e) {
+    // A full disk or another I/O failure: drop the partial checkpoint; earlier ones stay intact.
+    std::error_code ec;
+    if (mesh.world()->rank() == 0) fs::remove_all(tmp, ec);
+    if (const auto* fe = dynamic_cast<const fs::filesystem_error*>(&e))
+      DIST_FAIL(fe->path1().empty() ? tmp : fe->path1().string(), ": ", fe->code().message(),
+                " (writing checkpoint step ", w.step, "; earlier checkpoints are kept)");
+    if (dynamic_cast<const UserError*>(&e))
+      DIST_FAIL(e.what(), " (writing checkpoint step ", w.step, "; earlier checkpoints are kept)");
+    throw;
+  }
   return final_dir;
 }
 

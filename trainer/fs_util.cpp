@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -49,6 +50,19 @@ void write_text_file(const std::string& path, const std::string& text) {
   f.commit();
 }
 
+void copy_file_atomic(const std::string& src, const std::string& dst) {
+  std::ifstream in(src, std::ios::binary);
+  DIST_CHECK(in, src, ": cannot open (", std::strerror(errno), ")");
+  AtomicFile out(dst);
+  std::vector<char> buf(size_t{1} << 20);
+  while (in) {
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    if (in.gcount() > 0) out.write(buf.data(), static_cast<size_t>(in.gcount()));
+  }
+  DIST_CHECK(in.eof(), src, ": read failed");
+  out.commit();
+}
+
 std::string read_text_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   DIST_CHECK(in, path, ": cannot open");
@@ -78,6 +92,26 @@ void fsync_dir(const std::string& dir) {
     ::fsync(fd);
     ::close(fd);
   }
+}
+
+void check_output_dir(const std::string& out, bool overwrite,
+                      const std::vector<std::pair<std::string, std::string>>& inputs) {
+  std::error_code ec;
+  const fs::path target = fs::weakly_canonical(fs::absolute(out), ec);
+  for (const auto& [flag, path] : inputs) {
+    const fs::path in = fs::weakly_canonical(fs::absolute(path), ec);
+    auto under = [](const fs::path& inner, const fs::path& outer) {
+      auto [o, i] = std::mismatch(outer.begin(), outer.end(), inner.begin(), inner.end());
+      return o == outer.end();
+    };
+    DIST_CHECK(!under(in, target) && !under(target, in), "--out ", out, " overlaps ", flag, " ", path,
+               ": writing it would destroy the input; choose another --out");
+  }
+  if (!fs::exists(target, ec)) return;
+  const bool empty_dir = fs::is_directory(target, ec) && fs::is_empty(target, ec);
+  DIST_CHECK(empty_dir || overwrite, "--out ", out, ": exists", fs::is_directory(target, ec) ? " and is not empty" : "",
+             "; pass --overwrite to replace it");
+  DIST_CHECK(fs::is_directory(target, ec), "--out ", out, ": exists and is not a directory");
 }
 
 void commit_dir(const std::string& tmp_dir, const std::string& final_dir) {

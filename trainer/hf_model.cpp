@@ -110,6 +110,7 @@ void load_hf_weights(CausalLM& model, const std::string& dir) {
                ", expected ", c10::IntArrayRef(expected), " from config.json");
     check_loadable_dtype(e.dtype, p.scalar_type(), set.file_of(name), name);
     p.copy_(parallel::local_slice(set.view(name), s).to(p.scalar_type()));
+    check_finite(p, set.file_of(name), name);
     used.insert(name);
   }
   for (const auto& name : set.names()) {
@@ -174,7 +175,7 @@ void write_hf_model_files(CausalLM& model, const std::string& dir, const std::st
     if (!source_dir.empty())
       for (const auto& f : hf_side_files()) {
         const fs::path src = fs::path(source_dir) / f;
-        if (fs::exists(src)) fs::copy_file(src, fs::path(dir) / f, fs::copy_options::overwrite_existing);
+        if (fs::exists(src)) copy_file_atomic(src.string(), (fs::path(dir) / f).string());
       }
   }
   // Each whole tensor is assembled in turn (over tp and ep when sharded), cast and written straight

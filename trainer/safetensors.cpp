@@ -296,6 +296,13 @@ void check_loadable_dtype(torch::Dtype stored, torch::Dtype param, const std::st
             dtype_to_safetensors(param), " parameter (a floating-point dtype is needed)");
 }
 
+void check_finite(const torch::Tensor& loaded, const std::string& file, const std::string& name) {
+  if (!c10::isFloatingType(loaded.scalar_type())) return;
+  const int64_t bad = loaded.numel() - torch::isfinite(loaded).sum().item<int64_t>();
+  DIST_CHECK(bad == 0, file, ": tensor '", name, "' holds ", bad, " non-finite value(s) (NaN or Inf) out of ",
+             loaded.numel());
+}
+
 std::vector<std::string> SafetensorsSet::names() const {
   std::vector<std::string> out;
   for (const auto& kv : where_) out.push_back(kv.first);

@@ -55,6 +55,10 @@ std::string dtype_to_safetensors(torch::Dtype dtype);
 // its place is a broken or mislabelled checkpoint). Otherwise UserError naming `file` and `name`.
 void check_loadable_dtype(torch::Dtype stored, torch::Dtype param, const std::string& file, const std::string& name);
 
+// A loaded floating-point tensor holding NaN or +-Inf would train to `loss nan`: UserError naming
+// `file` and `name` and how many of its values are non-finite.
+void check_finite(const torch::Tensor& loaded, const std::string& file, const std::string& name);
+
 // A set of tensors spread over one file or an index + shards, as Hugging Face saves models.
 class SafetensorsSet {
  public:

@@ -16,6 +16,7 @@ struct TrainerConfig {
   int64_t save_every = 0;
   int64_t keep_last = 2;
   std::string resume = "auto";
+  bool overwrite_output_dir = false;
   int64_t max_shard_size_mb = 5000;
 
   template <class V>
@@ -31,6 +32,9 @@ struct TrainerConfig {
     v("save_every", save_every, "checkpoint every N steps (0: only final/)", ge(0));
     v("keep_last", keep_last, "checkpoints kept in checkpoints/ (older ones are deleted)", ge(1));
     v("resume", resume, "auto: continue from the latest checkpoint in output_dir; none; or a checkpoint dir");
+    v("overwrite_output_dir", overwrite_output_dir,
+      "with resume: none, delete the run already in output_dir (checkpoints, metrics, final/) and start over; "
+      "without it such a directory is refused");
     v("max_shard_size_mb", max_shard_size_mb, "split saved model.safetensors into shards of at most this size",
       ge(1));
   }

@@ -35,7 +35,7 @@ void merge_lora_dirs(const std::string& base_dir, const std::string& adapter_dir
   // A tokenizer saved with the adapter (e.g. with added tokens) is the one the adapter was trained with.
   for (const auto& f : hf_side_files()) {
     const fs::path src = fs::path(adapter_dir) / f;
-    if (fs::exists(src)) fs::copy_file(src, fs::path(tmp) / f, fs::copy_options::overwrite_existing);
+    if (fs::exists(src)) copy_file_atomic(src.string(), (fs::path(tmp) / f).string());
   }
   commit_dir(tmp, out_dir);
 }

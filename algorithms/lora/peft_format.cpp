@@ -185,7 +185,7 @@ void write_peft_adapter_files(CausalLM& model, const LoraConfig& cfg, const std:
   if (!base_model_dir.empty())
     for (const auto& f : hf_side_files()) {
       const fs::path src = fs::path(base_model_dir) / f;
-      if (fs::exists(src)) fs::copy_file(src, fs::path(dir) / f, fs::copy_options::overwrite_existing);
+      if (fs::exists(src)) copy_file_atomic(src.string(), (fs::path(dir) / f).string());
     }
 }
 
@@ -218,6 +218,7 @@ void load_peft_adapter_weights(CausalLM& model, const LoraConfig& cfg, const std
                " but the model expects ", c10::IntArrayRef(expected), " (r=", cfg.r, ")");
     check_loadable_dtype(e.dtype, t.tensor.scalar_type(), file.string(), name);
     t.tensor.copy_(parallel::local_slice(st.view(name), s).to(t.tensor.scalar_type()));
+    check_finite(t.tensor, file.string(), name);
     used.insert(name);
   }
   for (const auto& kv : st.entries()) {
