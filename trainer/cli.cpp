@@ -16,6 +16,7 @@
 #include "trainer/hf_model.h"
 #include "trainer/loop.h"
 #include "trainer/recipe.h"
+#include "trainer/signals.h"
 
 namespace distillery {
 namespace fs = std::filesystem;
@@ -27,13 +28,14 @@ const char* kUsage =
     "  train RECIPE.yaml [a.b=value ...]        run a recipe\n"
     "  train --dump-config RECIPE.yaml [...]    print the fully resolved recipe\n"
     "  recipe-keys                              every recipe key with its default and meaning\n"
-    "  init-model --config config.json --out DIR [--seed N] [--dtype fp32|bf16] [--tokenizer DIR]\n"
-    "                                           write a random-init Hugging Face model dir\n"
+    "  init-model --config config.json --out DIR [--seed N] [--dtype fp32|bf16] [--tokenizer DIR] [--overwrite]\n"
+    "                                           write a random-init Hugging Face model dir (an existing\n"
+    "                                           non-empty DIR only with --overwrite)\n"
     "  tokenize --tokenizer DIR [--add-special-tokens | --chat] < in.jsonl > out.jsonl\n"
     "                                           {\"text\"} -> {\"ids\"}; --chat: {\"messages\"} -> {\"text\", \"ids\"}\n"
     "  make-data TASK --out FILE [--n N] [--digits D] [--seed S] [--format text|messages|tokenized]\n"
     "                                           synthetic verifiable tasks (arithmetic, countdown)\n"
-    "  merge-lora --base DIR --adapter DIR --out DIR [--dtype fp32|bf16|fp16]\n"
+    "  merge-lora --base DIR --adapter DIR --out DIR [--dtype fp32|bf16|fp16] [--overwrite]\n"
     "                                           fold a PEFT LoRA/DoRA adapter into its base model\n";
 
 std::string usage() { return std::string(kUsage) + generate_command_usage(); }
@@ -41,6 +43,7 @@ std::string usage() { return std::string(kUsage) + generate_command_usage(); }
 }  // namespace
 
 int cmd_train(const std::vector<std::string>& argv) {
+  install_stop_handlers();  // from the first instant: a signal during start-up must not kill the run unannounced
   Args a = parse_args("train", argv, {}, {"--dump-config"});
   DIST_CHECK(!a.positional.empty(), "distillery train: missing RECIPE.yaml");
   const std::string recipe = a.positional[0];
@@ -56,9 +59,12 @@ int cmd_train(const std::vector<std::string>& argv) {
 }
 
 int cmd_init_model(const std::vector<std::string>& argv) {
-  Args a = parse_args("init-model", argv, {"--config", "--out", "--seed", "--dtype", "--tokenizer"});
+  Args a = parse_args("init-model", argv, {"--config", "--out", "--seed", "--dtype", "--tokenizer"}, {"--overwrite"});
   const std::string config_path = a.need("init-model", "--config");
   const std::string out = a.need("init-model", "--out");
+  std::vector<std::pair<std::string, std::string>> inputs{{"--config", config_path}};
+  if (a.flags.count("--tokenizer")) inputs.emplace_back("--tokenizer", a.get("--tokenizer"));
+  check_output_dir(out, a.flags.count("--overwrite") > 0, inputs);
   const torch::Dtype dtype = parse_dtype(a.get("--dtype", "fp32"));
   auto cfg = TransformerConfig::from_json(read_json_file(config_path), config_path);
   CausalLM model(cfg);
@@ -81,7 +87,10 @@ int cmd_make_data(const std::vector<std::string>& argv) {
   const std::string format = a.get("--format", "text");
   DIST_CHECK(format == "text" || format == "messages" || format == "tokenized",
              "--format: expected text, messages or tokenized, got '", format, "'");
-  auto records = make_task(task, a.integer("--n", 1000), a.integer("--digits", 2), a.integer("--seed", 0));
+  const int64_t n = a.integer("--n", 1000), digits = a.integer("--digits", 2);
+  DIST_CHECK(n >= 1, "distillery make-data: --n must be >= 1, got ", n);
+  DIST_CHECK(digits >= 1, "distillery make-data: --digits must be >= 1, got ", digits);
+  auto records = make_task(task, n, digits, a.integer("--seed", 0));
   std::string text;
   for (const auto& r : records) {
     nlohmann::json j;
@@ -102,11 +111,14 @@ int cmd_make_data(const std::vector<std::string>& argv) {
 }
 
 int cmd_merge_lora(const std::vector<std::string>& argv) {
-  Args a = parse_args("merge-lora", argv, {"--base", "--adapter", "--out", "--dtype", "--max-shard-size-mb"});
+  Args a = parse_args("merge-lora", argv, {"--base", "--adapter", "--out", "--dtype", "--max-shard-size-mb"},
+                     {"--overwrite"});
   DIST_CHECK(a.positional.empty(), "distillery merge-lora: unexpected argument '",
              a.positional.empty() ? "" : a.positional[0], "'");
   const std::string base = a.need("merge-lora", "--base"), adapter = a.need("merge-lora", "--adapter");
   const std::string out = a.need("merge-lora", "--out");
+  DIST_CHECK(fs::is_directory(base), "merge-lora --base ", base, ": not a directory");
+  check_output_dir(out, a.flags.count("--overwrite") > 0, {{"--base", base}, {"--adapter", adapter}});
   std::optional<torch::Dtype> dtype;
   if (a.flags.count("--dtype")) dtype = parse_dtype(a.get("--dtype"));
   merge_lora_dirs(base, adapter, out, dtype, a.integer("--max-shard-size-mb", 5000) * (int64_t{1} << 20));
@@ -151,6 +163,11 @@ int cli_main(int argc, char** argv) {
     return 0;
   } catch (const UserError& e) {
     std::cerr << rt.rank_tag() << "error: " << e.what() << "\n";
+    return fail(2);
+  } catch (const fs::filesystem_error& e) {
+    // The environment, not a bug: name the path and the OS reason (No space left on device, ...).
+    std::cerr << rt.rank_tag() << "error: " << (e.path1().empty() ? std::string("filesystem") : e.path1().string())
+              << ": " << e.code().message() << "\n";
     return fail(2);
   } catch (const std::exception& e) {
     std::string what = e.what();

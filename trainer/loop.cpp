@@ -1,6 +1,7 @@
 #include "trainer/loop.h"
 
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <iostream>
 
@@ -16,11 +17,23 @@
 #include "trainer/hf_model.h"
 #include "trainer/metrics.h"
 #include "trainer/optim.h"
+#include "trainer/run_dir.h"
 #include "trainer/signals.h"
 
 namespace distillery {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// "; first non-finite gradient: NAME" for the first of `params` whose gradient holds NaN or Inf.
+std::string first_nonfinite_grad(const parallel::NamedTensors& params) {
+  for (const auto& [name, p] : params)
+    if (p.grad().defined() && !torch::isfinite(p.grad()).all().item<bool>()) return "; first non-finite gradient: " + name;
+  return "";
+}
+
+}  // namespace
 
 Trainer::Trainer(RecipeConfig cfg, std::shared_ptr<parallel::Communicator> world)
     : cfg_(std::move(cfg)), world_(std::move(world)) {}
@@ -37,10 +50,22 @@ TrainResult Trainer::run() {
   const auto& dp = mesh.dp();
   const auto& tc = cfg_.trainer;
   const std::string& run_dir = tc.output_dir;
+  // A stop request (SIGTERM, SIGINT) during start-up ends the run before it trains or saves
+  // anything; every rank checks at the same points so none is left waiting in a collective.
+  install_stop_handlers();
+  auto abort_if_stopped = [&](const char* when) {
+    auto stop = torch::tensor({stop_requested() ? 1.0 : 0.0}, torch::kFloat64);
+    world_->allreduce(stop, parallel::ReduceOp::kMax);
+    DIST_CHECK(stop.item<double>() == 0, "stop requested (SIGTERM or SIGINT) ", when,
+               ": nothing was trained and no checkpoint was written");
+  };
+  RunDirState run_dir_state;
   if (lead) {
-    fs::create_directories(run_dir);
+    run_dir_state = prepare_run_dir(tc);
+    if (!run_dir_state.note.empty()) std::cerr << "[distillery] " << run_dir << ": " << run_dir_state.note << "\n";
     write_text_file((fs::path(run_dir) / "config.yaml").string(), dump_recipe(cfg_));
   }
+  world_->barrier();  // the others read the directory only once it is ready
   torch::manual_seed(static_cast<uint64_t>(tc.seed));
   const torch::Dtype dtype = parse_dtype(cfg_.model.dtype);
 
@@ -58,7 +83,9 @@ TrainResult Trainer::run() {
     lora = adapt_for_training(model, cfg_.lora, static_cast<uint64_t>(tc.seed));
     if (lead) std::cerr << "[distillery] " << lora_summary(model, *lora) << "\n";
   }
+  abort_if_stopped("while loading the model");
   auto algorithm = make_algorithm(model->config().vocab_size, *dp);
+  abort_if_stopped("while preparing the data");
   std::vector<std::pair<std::string, torch::Tensor>> named;
   for (auto& np : model->named_parameters()) named.emplace_back(np.key(), np.value());
   AdamW optimizer(named, cfg_.optim);
@@ -134,7 +161,7 @@ TrainResult Trainer::run() {
     return t[0].item<double>() / std::max(1.0, t[1].item<double>());
   };
 
-  install_stop_handlers();
+  abort_if_stopped("before the first step");
   model->train();
   TrainResult result;
   const auto t0 = Clock::now();
@@ -167,6 +194,11 @@ TrainResult Trainer::run() {
       for (auto& kv : extra) kv.second = reduced[k++].item<double>();
     }
     const double grad_norm = clip_grad_norm(trainable, cfg_.optim.max_grad_norm, copies, world_.get());
+    // Every rank holds the same reduced loss and global norm, so all stop here together.
+    if (!std::isfinite(reduced[0].item<double>()) || !std::isfinite(grad_norm))
+      DIST_FAIL("step ", step + 1, ": the loss (", reduced[0].item<double>(), ") or gradient norm (", grad_norm,
+                ") is not finite", first_nonfinite_grad(trainable_named),
+                "; stopped before the update, earlier checkpoints are kept (lower optim.lr or check the data)");
     const double lr = lr_at(cfg_.optim, step, tc.max_steps);
     optimizer.step(lr);
     if (zero) {

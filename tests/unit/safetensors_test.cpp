@@ -138,6 +138,7 @@ TEST(HfModel, Bf16SaveIsBf16OnDisk) {
 TEST(HfModel, ShapeMismatchNamesTensorAndBothShapes) {
   TempDir dir;
   CausalLM a(TransformerConfig::from_json(tiny_config("qwen2"), "c"));
+  a->init_weights(3);
   save_hf_model(a, dir / "m", "", torch::kFloat32, int64_t{1} << 30);
   auto j = tiny_config("qwen2");
   j["intermediate_size"] = 40;
@@ -156,6 +157,7 @@ TEST(HfModel, ShapeMismatchNamesTensorAndBothShapes) {
 TEST(HfModel, MissingTensorIsNamed) {
   TempDir dir;
   CausalLM a(TransformerConfig::from_json(tiny_config("qwen2"), "c"));
+  a->init_weights(3);
   std::vector<std::pair<std::string, torch::Tensor>> sd = hf_state_dict(a, torch::kFloat32);
   sd.erase(std::remove_if(sd.begin(), sd.end(), [](auto& p) { return p.first == "model.norm.weight"; }), sd.end());
   std::filesystem::create_directories(dir / "m");
@@ -174,6 +176,7 @@ TEST(HfModel, AnIntegerOrBoolTensorForAFloatParameterIsAnErrorNamingFileAndTenso
   for (auto dt : {torch::kInt32, torch::kInt64, torch::kUInt8, torch::kBool}) {
     TempDir dir;
     CausalLM a(TransformerConfig::from_json(tiny_config("qwen2"), "c"));
+    a->init_weights(3);
     auto sd = hf_state_dict(a, torch::kFloat32);
     for (auto& p : sd)
       if (p.first == "model.layers.1.mlp.up_proj.weight") p.second = torch::ones(p.second.sizes(), dt);
@@ -191,9 +194,36 @@ TEST(HfModel, AnIntegerOrBoolTensorForAFloatParameterIsAnErrorNamingFileAndTenso
   }
   TempDir dir;
   CausalLM a(TransformerConfig::from_json(tiny_config("qwen2"), "c"));
+  a->init_weights(3);
   auto sd = hf_state_dict(a, torch::kFloat16);
   std::filesystem::create_directories(dir / "m");
   save_safetensors(dir / "m/model.safetensors", sd);
   write_json_file(dir / "m/config.json", tiny_config("qwen2"));
   EXPECT_NO_THROW(load_hf_model(dir / "m"));
+}
+
+// A checkpoint with NaN or Inf in a weight would train to `loss nan`: refused, naming the tensor.
+TEST(HfModel, ANonFiniteWeightIsAnErrorNamingFileAndTensor) {
+  TempDir dir;
+  CausalLM a(TransformerConfig::from_json(tiny_config("qwen2"), "c"));
+  a->init_weights(3);
+  auto sd = hf_state_dict(a, torch::kFloat32);
+  for (auto& p : sd)
+    if (p.first == "model.layers.0.self_attn.o_proj.weight") {
+      p.second = p.second.clone();
+      p.second.view(-1)[5] = std::numeric_limits<float>::quiet_NaN();
+      p.second.view(-1)[7] = std::numeric_limits<float>::infinity();
+    }
+  std::filesystem::create_directories(dir / "m");
+  save_safetensors(dir / "m/model.safetensors", sd);
+  write_json_file(dir / "m/config.json", tiny_config("qwen2"));
+  try {
+    load_hf_model(dir / "m");
+    FAIL();
+  } catch (const UserError& e) {
+    EXPECT_EQ(std::string(e.what()), (dir / "m/model.safetensors") +
+                                         ": tensor 'model.layers.0.self_attn.o_proj.weight' holds 2 non-finite "
+                                         "value(s) (NaN or Inf) out of " +
+                                         std::to_string(a->named_parameters()["model.layers.0.self_attn.o_proj.weight"].numel()));
+  }
 }

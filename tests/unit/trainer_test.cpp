@@ -1,7 +1,10 @@
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "data/synthetic.h"
 #include "test_util.h"
@@ -94,21 +97,57 @@ TEST(Trainer, ResumedRunMatchesUninterruptedExactly) {
 
 TEST(Trainer, StopRequestCheckpointsAndResumeFinishesTheRun) {
   TempDir dir;
-  auto full = make_run(dir, "full");
-  train(full);
   auto cfg = make_run(dir, "stopped");
+  cfg.optim.lr_schedule = "constant";  // so a run's losses do not depend on its max_steps
+  cfg.trainer.max_steps = 100000;
   cfg.trainer.resume = "auto";
-  request_stop();  // as SIGTERM would: finish the step in progress, checkpoint, return
+  // As SIGTERM would, once training has begun: finish the step in progress, checkpoint, return.
+  std::atomic<bool> finished{false};
+  std::thread signal([&] {
+    while (!finished) {
+      std::ifstream in(cfg.trainer.output_dir + "/metrics.jsonl");
+      std::string line;
+      if (std::getline(in, line)) return request_stop();
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  });
   auto r = train(cfg);
+  finished = true;
+  signal.join();
   reset_stop_request();
   EXPECT_TRUE(r.stopped_by_signal);
-  EXPECT_EQ(r.steps_done, 1);
-  EXPECT_TRUE(latest_checkpoint(cfg.trainer.output_dir).has_value());
+  const int64_t k = r.steps_done;
+  ASSERT_LT(k, 1000);
+  EXPECT_EQ(latest_checkpoint(cfg.trainer.output_dir), cfg.trainer.output_dir + "/checkpoints/step-" + std::to_string(k));
   EXPECT_FALSE(fs::exists(cfg.trainer.output_dir + "/final"));
+  cfg.trainer.max_steps = k + 3;
   train(cfg);
+  auto full = make_run(dir, "full");
+  full.optim.lr_schedule = "constant";
+  full.trainer.max_steps = k + 3;
+  train(full);
   auto lf = losses(full.trainer.output_dir), ls = losses(cfg.trainer.output_dir);
   ASSERT_EQ(ls.size(), lf.size());
   for (size_t i = 0; i < lf.size(); ++i) EXPECT_EQ(lf[i], ls[i]) << "step " << i + 1;
+}
+
+// A stop request during start-up (model load, data) ends the run before it trains or writes
+// anything, with an error rather than a silent exit.
+TEST(Trainer, StopRequestBeforeTheFirstStepEndsTheRunWithoutAnything) {
+  TempDir dir;
+  auto cfg = make_run(dir, "early");
+  request_stop();
+  try {
+    train(cfg);
+    ADD_FAILURE() << "the run trained";
+  } catch (const UserError& e) {
+    EXPECT_STREQ(e.what(), "stop requested (SIGTERM or SIGINT) while loading the model: nothing was trained and no "
+                           "checkpoint was written");
+  }
+  reset_stop_request();
+  EXPECT_FALSE(latest_checkpoint(cfg.trainer.output_dir).has_value());
+  EXPECT_FALSE(fs::exists(cfg.trainer.output_dir + "/final"));
+  EXPECT_FALSE(fs::exists(cfg.trainer.output_dir + "/metrics.jsonl"));
 }
 
 TEST(Trainer, KeepsOnlyTheLastCheckpoints) {
