@@ -88,6 +88,7 @@ void write_checkpoint(const CheckpointWrite& w, CausalLM& model, const AdamW& op
                             {"optimizer_step", optimizer.step_count()},
                             {"optimizer_shards", w.sharded_optimizer ? mesh.dp_size() : 1},
                             {"algorithm", w.algorithm_state},
+                            {"data_order", w.data_order},
                             {"format", "distillery-trainer-state-v1"}};
     write_json_file((state_dir / "state.json").string(), state);
     fsync_dir(state_dir.string());
@@ -168,6 +169,7 @@ CheckpointRead load_checkpoint(const std::string& dir, CausalLM& model, AdamW& o
   CheckpointRead r;
   r.step = state.at("step").get<int64_t>();
   r.algorithm_state = state.at("algorithm");
+  r.data_order = state.value("data_order", nlohmann::json());
   return r;
 }
 

@@ -19,6 +19,7 @@ struct CheckpointWrite {
   std::string run_dir;
   int64_t step = 0;
   nlohmann::json algorithm_state;
+  nlohmann::json data_order;  // what defines the data order and global batch; compared on resume
   std::string source_model_dir;  // tokenizer/generation files carried from here
   torch::Dtype dtype = torch::kFloat32;
   int64_t max_shard_bytes = int64_t{5} << 30;
@@ -43,6 +44,7 @@ std::optional<std::string> latest_checkpoint(const std::string& run_dir);
 struct CheckpointRead {
   int64_t step = 0;
   nlohmann::json algorithm_state;
+  nlohmann::json data_order;  // null for checkpoints written before it was recorded
 };
 
 // Loads weights, optimizer state and RNG from `dir` (this rank's slices of them); shapes are checked

@@ -121,6 +121,9 @@ int run_generate_command(const std::vector<std::string>& argv, const std::shared
     for (int64_t i = g * batch; g < batches && i < std::min(n, (g + 1) * batch); ++i) {
       prompts.push_back(prompt_ids(in.record(static_cast<size_t>(i)), in.where(static_cast<size_t>(i)), tok,
                                    chat ? &*chat : nullptr, thinking));
+      for (int32_t id : prompts.back())
+        DIST_CHECK(id < model->config().vocab_size, in.where(static_cast<size_t>(i)), ": token id ", id, " from ",
+                   tok.directory(), " is outside the model's vocabulary (vocab_size=", model->config().vocab_size, ")");
       index.push_back(i);
     }
     auto gens = generate_batch(model, prompts, sp, stops, seed + static_cast<uint64_t>(std::max<int64_t>(g, 0)),

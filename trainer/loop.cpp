@@ -33,6 +33,48 @@ std::string first_nonfinite_grad(const parallel::NamedTensors& params) {
   return "";
 }
 
+// What fixes the sequence of global batches: a resume that changes any of it silently trains on
+// another order or batch size than the run it continues. How the global batch is split over
+// micro-batches, accumulation and ranks does not change the math (losses are normalized over the
+// global batch), so only its size is compared.
+nlohmann::json data_order_of(const RecipeConfig& cfg, int dp_size) {
+  std::error_code ec;
+  const auto bytes = fs::file_size(cfg.data.train, ec);
+  const int64_t rows = cfg.trainer.micro_batch_size * cfg.trainer.grad_accum_steps * dp_size;
+  return {{"global batch rows (micro_batch_size x grad_accum_steps x data-parallel ranks)",
+           {{"rows", rows},
+            {"split", std::to_string(cfg.trainer.micro_batch_size) + "x" + std::to_string(cfg.trainer.grad_accum_steps) +
+                          "x" + std::to_string(dp_size)}}},
+          {"trainer.seed", cfg.trainer.seed},
+          {"data.train", cfg.data.train},
+          {"data.train bytes", ec ? -1 : static_cast<int64_t>(bytes)},
+          {"data.format", cfg.data.format},
+          {"data.max_seq_len", cfg.data.max_seq_len},
+          {"data.packing", cfg.data.packing},
+          {"data.shuffle", cfg.data.shuffle}};
+}
+
+void check_resume_changes(const nlohmann::json& saved, const nlohmann::json& now, const std::string& checkpoint,
+                          bool accept, bool lead) {
+  if (saved.is_null()) return;
+  // 8 rows as 2x2x2 or as 4x1x2 are the same global batch: only the rows are compared.
+  auto same = [](const nlohmann::json& a, const nlohmann::json& b) {
+    return a.is_object() && b.is_object() ? a.value("rows", -1) == b.value("rows", -1) : a == b;
+  };
+  auto show = [](const nlohmann::json& v) {
+    return v.is_object() ? std::to_string(v.value("rows", -1)) + " (" + v.value("split", "") + ")" : v.dump();
+  };
+  std::string changes;
+  for (const auto& [key, value] : now.items())
+    if (!saved.contains(key) || !same(saved[key], value))
+      changes += (changes.empty() ? "" : ", ") + key + " " + (saved.contains(key) ? show(saved[key]) : "?") + " -> " +
+                 show(value);
+  if (changes.empty()) return;
+  DIST_CHECK(accept, "resuming ", checkpoint, " with a changed data order or global batch: ", changes,
+             "; set trainer.resume_accept_changes=true to continue anyway, or trainer.resume=none to start over");
+  if (lead) std::cerr << "[distillery] resuming with changes (trainer.resume_accept_changes): " << changes << "\n";
+}
+
 }  // namespace
 
 Trainer::Trainer(RecipeConfig cfg, std::shared_ptr<parallel::Communicator> world)
@@ -119,6 +161,7 @@ TrainResult Trainer::run() {
     optimizer.shard(dp->rank(), dp->size());
   }
 
+  const nlohmann::json data_order = data_order_of(cfg_, dp->size());
   int64_t start_step = 0;
   std::optional<std::string> resume_from;
   if (tc.resume == "auto") resume_from = latest_checkpoint(run_dir);
@@ -127,6 +170,7 @@ TrainResult Trainer::run() {
     std::function<void(const std::string&)> load_adapter;
     if (lora) load_adapter = [&](const std::string& dir) { load_peft_adapter_weights(model, *lora, dir); };
     auto r = load_checkpoint(*resume_from, model, optimizer, load_adapter);
+    check_resume_changes(r.data_order, data_order, *resume_from, tc.resume_accept_changes, lead);
     algorithm->load_state(r.algorithm_state);
     start_step = r.step;
     if (lead) std::cerr << "[distillery] resumed from " << *resume_from << " at step " << start_step << "\n";
@@ -136,6 +180,7 @@ TrainResult Trainer::run() {
   MetricsLog metrics(run_dir, start_step, lead);
   CheckpointWrite ckpt;
   ckpt.run_dir = run_dir;
+  ckpt.data_order = data_order;
   ckpt.source_model_dir = cfg_.model.path;
   ckpt.dtype = dtype;
   ckpt.max_shard_bytes = tc.max_shard_size_mb * (int64_t{1} << 20);

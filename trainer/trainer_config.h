@@ -17,6 +17,7 @@ struct TrainerConfig {
   int64_t keep_last = 2;
   std::string resume = "auto";
   bool overwrite_output_dir = false;
+  bool resume_accept_changes = false;
   int64_t max_shard_size_mb = 5000;
 
   template <class V>
@@ -35,6 +36,9 @@ struct TrainerConfig {
     v("overwrite_output_dir", overwrite_output_dir,
       "with resume: none, delete the run already in output_dir (checkpoints, metrics, final/) and start over; "
       "without it such a directory is refused");
+    v("resume_accept_changes", resume_accept_changes,
+      "resume even though what defines the data order and the global batch (micro_batch_size, grad_accum_steps, "
+      "data-parallel size, seed, data files, max_seq_len, packing) differs from the checkpoint's; otherwise an error");
     v("max_shard_size_mb", max_shard_size_mb, "split saved model.safetensors into shards of at most this size",
       ge(1));
   }

@@ -82,6 +82,7 @@ std::string lora_summary(CausalLM& model, const LoraConfig& cfg) {
 CausalLM load_adapted_model(const std::string& adapter_dir, std::string base_dir, torch::Dtype dtype,
                             const parallel::ModelParallel& mp) {
   LoraConfig cfg = read_peft_adapter_config(adapter_dir);
+  cfg.adapter = adapter_dir;
   if (base_dir.empty()) base_dir = peft_base_model(adapter_dir);
   DIST_CHECK(!base_dir.empty() && fs::exists(fs::path(base_dir) / "config.json"), adapter_dir,
              "/adapter_config.json: base_model_name_or_path '", base_dir,

@@ -136,7 +136,10 @@ AppliedLora apply_lora(CausalLM& model, const LoraConfig& cfg, uint64_t seed) {
   std::vector<std::string> linear_names;
   for (const auto& l : linears) linear_names.push_back(l.first);
   AppliedLora applied;
-  applied.adapted = lora::select_targets(cfg.target_modules, linear_names, "lm_head", "lora.target_modules");
+  // Targets read from an adapter directory are that file's, not the recipe's.
+  const std::string key =
+      cfg.adapter.empty() ? "lora.target_modules" : cfg.adapter + "/adapter_config.json: target_modules";
+  applied.adapted = lora::select_targets(cfg.target_modules, linear_names, "lm_head", key);
   applied.saved_modules = resolve_modules_to_save(model, cfg);
   for (const auto& s : applied.saved_modules)
     for (const auto& a : applied.adapted)

