@@ -15,6 +15,9 @@
 #   --mpirun-args "..."  extra mpirun arguments, e.g. "--mca pml ucx --mca btl ^openib"
 #   --dry-run            print the mpirun command instead of running it
 #
+# SIGTERM or SIGINT (Ctrl-C) to this script: every rank finishes its step, saves a checkpoint and
+# exits 0 (resume with trainer.resume=auto); a second one kills the job at once.
+#
 # Environment forwarded to every rank: NCCL_*, UCX_*, CUDA_*, TORCH_*, OMPI_MCA_*, HF_*,
 # DISTILLERY_*, PATH, LD_LIBRARY_PATH, and OMP_NUM_THREADS. NCCL_DEBUG defaults to WARN.
 #
@@ -92,4 +95,27 @@ if [ "$dry" = 1 ]; then
   exit 0
 fi
 echo "[launch] $np ranks on $nodes node(s), $gpus per node, $threads threads each" >&2
-exec "${cmd[@]}"
+# mpirun answers SIGTERM and SIGINT by killing the ranks within a second, mid-step, but forwards
+# SIGUSR1 to all of them. So a SIGTERM or Ctrl-C (a cluster stopping the job, a user) becomes a
+# SIGUSR1: every rank finishes its step, checkpoints and exits 0, and `trainer.resume: auto`
+# continues the run. A second SIGTERM or Ctrl-C is passed on as is: mpirun kills the job now.
+# setsid: mpirun gets its own process group, so a terminal's Ctrl-C reaches only this script.
+setsid "${cmd[@]}" &
+pid=$!
+stops=0
+on_stop() {
+  stops=$((stops + 1))
+  if [ "$stops" -eq 1 ]; then
+    echo "[launch] stop requested: the ranks finish their step and checkpoint (signal again to kill now)" >&2
+    kill -USR1 "$pid" 2>/dev/null || true
+  else
+    kill -TERM "$pid" 2>/dev/null || true
+  fi
+}
+trap on_stop TERM INT
+# `wait` returns early when a trapped signal arrives: wait again until mpirun has exited.
+while :; do
+  rc=0
+  wait "$pid" || rc=$?
+  kill -0 "$pid" 2>/dev/null || exit "$rc"
+done

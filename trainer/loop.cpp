@@ -98,7 +98,7 @@ TrainResult Trainer::run() {
   auto abort_if_stopped = [&](const char* when) {
     auto stop = torch::tensor({stop_requested() ? 1.0 : 0.0}, torch::kFloat64);
     world_->allreduce(stop, parallel::ReduceOp::kMax);
-    DIST_CHECK(stop.item<double>() == 0, "stop requested (SIGTERM or SIGINT) ", when,
+    DIST_CHECK(stop.item<double>() == 0, "stop requested (SIGTERM, SIGINT or SIGUSR1) ", when,
                ": nothing was trained and no checkpoint was written");
   };
   RunDirState run_dir_state;

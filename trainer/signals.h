@@ -1,5 +1,6 @@
-// SIGTERM / SIGINT (Slurm preemption, Ctrl-C) ask the loop to stop after the current step,
-// save a checkpoint and exit 0. A second signal during the save is ignored.
+// SIGTERM / SIGINT / SIGUSR1 (Slurm preemption, Ctrl-C, mpirun's forwarded signal; see
+// docs/reliability.md) ask the loop to stop after the current step, save a checkpoint and exit 0.
+// A second signal during the save is ignored.
 #pragma once
 
 namespace distillery {

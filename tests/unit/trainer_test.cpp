@@ -141,7 +141,7 @@ TEST(Trainer, StopRequestBeforeTheFirstStepEndsTheRunWithoutAnything) {
     train(cfg);
     ADD_FAILURE() << "the run trained";
   } catch (const UserError& e) {
-    EXPECT_STREQ(e.what(), "stop requested (SIGTERM or SIGINT) while loading the model: nothing was trained and no "
+    EXPECT_STREQ(e.what(), "stop requested (SIGTERM, SIGINT or SIGUSR1) while loading the model: nothing was trained and no "
                            "checkpoint was written");
   }
   reset_stop_request();
