@@ -19,6 +19,7 @@ apt_packages=(
   libyaml-cpp-dev libgtest-dev nlohmann-json3-dev libpcre2-dev
   libutf8proc-dev                  # Unicode normalization for tokenizers (NFC, NFKC, ...)
   python3-jinja2 python3-torch     # reference renderers / golden values for tests
+  slurm-wlm munge                  # e2e.slurm_preempt runs launch/slurm.sbatch under its own slurmctld + slurmd
 )
 
 missing=()
