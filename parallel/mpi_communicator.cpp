@@ -4,15 +4,32 @@
 
 #include "parallel/mpi_include.h"
 
-#include <climits>
-#include <numeric>
+#include <signal.h>
+#include <unistd.h>
 
+#include <atomic>
+#include <cerrno>
+#include <fstream>
+#include <functional>
+#include <chrono>
+#include <climits>
+#include <cstdio>
+#include <numeric>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include "parallel/collective_timeout.h"
 #include "trainer/error.h"
 
 namespace distillery::parallel {
 
 struct MpiCommunicator::Handle {
   MPI_Comm comm = MPI_COMM_NULL;
+  // A twin of `comm` for the notes ranks exchange when a collective times out (errors returned,
+  // not fatal, so a dead peer cannot turn the report into a crash).
+  MPI_Comm side = MPI_COMM_NULL;
+  std::atomic<int64_t> seq{0};  // collectives started on `comm`, so stalled ranks can tell which one they wait in
 };
 
 namespace mpi_comm_detail {
@@ -127,11 +144,176 @@ class RowType {
   MPI_Datatype type_ = MPI_DATATYPE_NULL;
 };
 
+constexpr int kAskTag = 7301, kHereTag = 7302;
+
+// A rank that timed out asks every peer where it is; a rank waiting in a collective answers with
+// the number of the collective it waits in.
+void answer_asks(MpiCommunicator::Handle& h) {
+  int flag = 0;
+  MPI_Status st;
+  while (MPI_Iprobe(MPI_ANY_SOURCE, kAskTag, h.side, &flag, &st) == MPI_SUCCESS && flag) {
+    int64_t theirs = 0;
+    MPI_Recv(&theirs, 1, MPI_INT64_T, st.MPI_SOURCE, kAskTag, h.side, MPI_STATUS_IGNORE);
+    const int64_t seq = h.seq;
+    MPI_Send(&seq, 1, MPI_INT64_T, st.MPI_SOURCE, kHereTag, h.side);  // 8 bytes: sent eagerly
+  }
+}
+
+std::vector<int> world_ranks(MPI_Comm comm, int size) {
+  MPI_Group group, world;
+  MPI_Comm_group(comm, &group);
+  MPI_Comm_group(MPI_COMM_WORLD, &world);
+  std::vector<int> in(size), out(size);
+  std::iota(in.begin(), in.end(), 0);
+  MPI_Group_translate_ranks(group, size, in.data(), world, out.data());
+  MPI_Group_free(&group);
+  MPI_Group_free(&world);
+  return out;
+}
+
+// Every world rank's pid and host (filled when the world communicator is made), so a rank can
+// tell whether a peer on its own host has died.
+struct Peer {
+  int pid = 0;
+  uint64_t host = 0;
+};
+std::vector<Peer>& world_peers() {
+  static std::vector<Peer> peers;
+  return peers;
+}
+
+uint64_t host_hash() {
+  char name[256] = {0};
+  ::gethostname(name, sizeof(name) - 1);
+  return std::hash<std::string>()(name);
+}
+
+// A pid that no longer runs, or a zombie its launcher has not reaped yet.
+bool process_gone(int pid) {
+  if (::kill(pid, 0) != 0) return errno == ESRCH;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string pid_s, comm, state;
+  return stat >> pid_s >> comm >> state && state == "Z";
+}
+
+std::string rank_list(const std::vector<int>& ranks) {
+  std::string s;
+  for (int r : ranks) s += (s.empty() ? "" : ", ") + std::to_string(r);
+  return s;
+}
+
+// The collective has not completed within parallel.timeout_s: find which ranks are not waiting in
+// it (each waiting rank answers within a few seconds), say so in one line, end the whole job.
+[[noreturn]] void end_stalled_job(MpiCommunicator::Handle& h, int rank, int size, const char* what, double timeout) {
+  const int64_t mine = h.seq;
+  std::vector<int64_t> note(size, mine);
+  for (int p = 0; p < size; ++p) {
+    if (p == rank) continue;
+    MPI_Request r;
+    if (MPI_Isend(&note[p], 1, MPI_INT64_T, p, kAskTag, h.side, &r) == MPI_SUCCESS) MPI_Request_free(&r);
+  }
+  std::vector<int64_t> here(size, -1);
+  here[rank] = mine;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  while (std::chrono::steady_clock::now() < until) {
+    answer_asks(h);
+    int flag = 0;
+    MPI_Status st;
+    if (MPI_Iprobe(MPI_ANY_SOURCE, kHereTag, h.side, &flag, &st) == MPI_SUCCESS && flag) {
+      MPI_Recv(&here[st.MPI_SOURCE], 1, MPI_INT64_T, st.MPI_SOURCE, kHereTag, h.side, MPI_STATUS_IGNORE);
+    } else {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
+  const auto world = world_ranks(h.comm, size);
+  std::vector<int> missing, elsewhere;
+  for (int p = 0; p < size; ++p) {
+    if (here[p] < 0) missing.push_back(world[p]);
+    else if (here[p] != mine) elsewhere.push_back(world[p]);
+  }
+  std::ostringstream line;
+  line << "[rank " << world[rank] << "] error: " << what << " among world ranks " << rank_list(world)
+       << " did not complete within parallel.timeout_s=" << timeout << " at step " << current_step()
+       << "; ranks that did not arrive: "
+       << (missing.empty() ? "none" : rank_list(missing) + " (stalled, lost or still computing)");
+  if (!elsewhere.empty()) line << "; waiting in another collective: " << rank_list(elsewhere);
+  std::fprintf(stderr, "%s\n", line.str().c_str());
+  std::fflush(stderr);
+  MPI_Abort(MPI_COMM_WORLD, 3);
+  std::abort();
+}
+
+// Waits for the requests of collective `what`, answering other ranks' timeout notes meanwhile;
+// past parallel.timeout_s the job ends (end_stalled_job). Spins first (most collectives are
+// short), then yields the core, then naps, so oversubscribed ranks do not starve each other.
+// Asked to stop while waiting: if a peer of this collective on this host has died, the launcher is
+// tearing the job down; name the lost rank in one line and end now.
+void report_lost_peer(MpiCommunicator::Handle& h, int size, const char* what) {
+  const auto& peers = world_peers();
+  if (peers.empty()) return;
+  const auto world = world_ranks(h.comm, size);
+  const uint64_t here = host_hash();
+  std::vector<int> lost;
+  for (int w : world)
+    if (w >= 0 && w < static_cast<int>(peers.size()) && peers[w].host == here && process_gone(peers[w].pid))
+      lost.push_back(w);
+  if (lost.empty()) return;
+  int me = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &me);
+  std::fprintf(stderr, "[rank %d] error: world rank %s was lost (its process is gone) at step %lld, while rank %d "
+               "waited for it in %s; the job ends\n", me, rank_list(lost).c_str(),
+               static_cast<long long>(current_step()), me, what);
+  std::fflush(stderr);
+  MPI_Abort(MPI_COMM_WORLD, 4);
+}
+
+void wait_requests(MpiCommunicator::Handle& h, std::vector<MPI_Request>& requests, const char* what, int rank,
+                   int size) {
+  if (requests.empty()) return;
+  const double timeout = collective_timeout();
+  const auto start = std::chrono::steady_clock::now();
+  double lost_checked_at = 0;
+  for (uint64_t spin = 0;; ++spin) {
+    int done = 0;
+    check(MPI_Testall(static_cast<int>(requests.size()), requests.data(), &done, MPI_STATUSES_IGNORE), "MPI_Testall");
+    if (done) break;
+    if (spin < 1000) continue;
+    const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (spin % 64 == 0) answer_asks(h);
+    if (timeout > 0 && waited > timeout) end_stalled_job(h, rank, size, what, timeout);
+    if (waited - lost_checked_at > 0.1 && stop_was_requested()) {
+      lost_checked_at = waited;
+      report_lost_peer(h, size, what);
+    }
+    if (waited < 0.01)
+      std::this_thread::yield();
+    else
+      std::this_thread::sleep_for(std::chrono::microseconds(50));
+  }
+  requests.clear();
+}
+
+// Starts the (chunked) in-place MPI_Iallreduce of `t`; the caller waits for the requests.
+std::vector<MPI_Request> start_allreduce(MpiCommunicator::Handle& h, torch::Tensor& t, ReduceOp op) {
+  ++h.seq;
+  const MPI_Datatype type = element_type(t.scalar_type());
+  const MPI_Op mpi_op = reduce_op(t.scalar_type(), op);
+  char* base = static_cast<char*>(t.data_ptr());
+  std::vector<MPI_Request> requests;
+  for (int64_t off = 0; off < t.numel(); off += kMaxChunk) {
+    const int count = static_cast<int>(std::min(kMaxChunk, t.numel() - off));
+    requests.push_back(MPI_REQUEST_NULL);
+    check(MPI_Iallreduce(MPI_IN_PLACE, base + off * t.element_size(), count, type, mpi_op, h.comm, &requests.back()),
+          "MPI_Iallreduce");
+  }
+  return requests;
+}
+
 // Requests of one (possibly chunked) MPI_Iallreduce; holds the tensor so its memory outlives them.
 class MpiWork final : public Work {
  public:
-  MpiWork(std::vector<MPI_Request> requests, torch::Tensor tensor)
-      : requests_(std::move(requests)), tensor_(std::move(tensor)) {}
+  MpiWork(std::vector<MPI_Request> requests, torch::Tensor tensor, MpiCommunicator::Handle* h, int rank, int size)
+      : requests_(std::move(requests)), tensor_(std::move(tensor)), h_(h), rank_(rank), size_(size) {}
   ~MpiWork() override {
     // Never let MPI write into freed memory: an abandoned request is completed here.
     int finalized = 0;
@@ -140,16 +322,15 @@ class MpiWork final : public Work {
       MPI_Waitall(static_cast<int>(requests_.size()), requests_.data(), MPI_STATUSES_IGNORE);
   }
   void wait() override {
-    if (requests_.empty()) return;
-    check(MPI_Waitall(static_cast<int>(requests_.size()), requests_.data(), MPI_STATUSES_IGNORE),
-          "MPI_Waitall");
-    requests_.clear();
+    wait_requests(*h_, requests_, "allreduce", rank_, size_);
     tensor_ = torch::Tensor();
   }
 
  private:
   std::vector<MPI_Request> requests_;
   torch::Tensor tensor_;
+  MpiCommunicator::Handle* h_;  // the communicator outlives the work it starts
+  int rank_, size_;
 };
 
 class DoneWork final : public Work {
@@ -168,6 +349,13 @@ std::shared_ptr<MpiCommunicator> MpiCommunicator::world() {
   DIST_ASSERT(initialized, "MpiCommunicator::world() before MPI_Init (call Runtime::init first)");
   auto handle = std::make_unique<Handle>();
   mcd::check(MPI_Comm_dup(MPI_COMM_WORLD, &handle->comm), "MPI_Comm_dup");
+  int size = 1;
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  const mcd::Peer me{static_cast<int>(::getpid()), mcd::host_hash()};
+  mcd::world_peers().resize(size);
+  mcd::check(MPI_Allgather(&me, sizeof(mcd::Peer), MPI_BYTE, mcd::world_peers().data(), sizeof(mcd::Peer), MPI_BYTE,
+                           MPI_COMM_WORLD),
+             "MPI_Allgather");
   return std::make_shared<MpiCommunicator>(std::move(handle));
 }
 
@@ -175,55 +363,47 @@ MpiCommunicator::MpiCommunicator(std::unique_ptr<Handle> handle) : handle_(std::
   DIST_ASSERT(handle_ && handle_->comm != MPI_COMM_NULL, "MpiCommunicator from a null MPI_Comm");
   mcd::check(MPI_Comm_rank(handle_->comm, &rank_), "MPI_Comm_rank");
   mcd::check(MPI_Comm_size(handle_->comm, &size_), "MPI_Comm_size");
+  mcd::check(MPI_Comm_dup(handle_->comm, &handle_->side), "MPI_Comm_dup");
+  mcd::check(MPI_Comm_set_errhandler(handle_->side, MPI_ERRORS_RETURN), "MPI_Comm_set_errhandler");
 }
 
 MpiCommunicator::~MpiCommunicator() {
   // Communicators held past Runtime::finalize() (e.g. by a Mesh in a static) are left to MPI.
   int finalized = 0;
   MPI_Finalized(&finalized);
-  if (!finalized) MPI_Comm_free(&handle_->comm);
+  if (!finalized) {
+    MPI_Comm_free(&handle_->side);
+    MPI_Comm_free(&handle_->comm);
+  }
 }
 
 void MpiCommunicator::allreduce(torch::Tensor& t, ReduceOp op) {
   mcd::check_cpu(t, "allreduce", true);
   if (size_ == 1 || t.numel() == 0) return;
-  const MPI_Datatype type = mcd::element_type(t.scalar_type());
-  const MPI_Op mpi_op = mcd::reduce_op(t.scalar_type(), op);
-  char* base = static_cast<char*>(t.data_ptr());
-  for (int64_t off = 0; off < t.numel(); off += mcd::kMaxChunk) {
-    const int count = static_cast<int>(std::min(mcd::kMaxChunk, t.numel() - off));
-    mcd::check(MPI_Allreduce(MPI_IN_PLACE, base + off * t.element_size(), count, type, mpi_op, handle_->comm),
-          "MPI_Allreduce");
-  }
+  std::vector<MPI_Request> requests = mcd::start_allreduce(*handle_, t, op);
+  mcd::wait_requests(*handle_, requests, "allreduce", rank_, size_);
 }
 
 std::unique_ptr<Work> MpiCommunicator::allreduce_async(torch::Tensor& t, ReduceOp op) {
   mcd::check_cpu(t, "allreduce_async", true);
   if (size_ == 1 || t.numel() == 0) return std::make_unique<mcd::DoneWork>();
-  const MPI_Datatype type = mcd::element_type(t.scalar_type());
-  const MPI_Op mpi_op = mcd::reduce_op(t.scalar_type(), op);
-  char* base = static_cast<char*>(t.data_ptr());
-  std::vector<MPI_Request> requests;
-  for (int64_t off = 0; off < t.numel(); off += mcd::kMaxChunk) {
-    const int count = static_cast<int>(std::min(mcd::kMaxChunk, t.numel() - off));
-    requests.push_back(MPI_REQUEST_NULL);
-    mcd::check(MPI_Iallreduce(MPI_IN_PLACE, base + off * t.element_size(), count, type, mpi_op,
-                         handle_->comm, &requests.back()),
-          "MPI_Iallreduce");
-  }
-  return std::make_unique<mcd::MpiWork>(std::move(requests), t);
+  return std::make_unique<mcd::MpiWork>(mcd::start_allreduce(*handle_, t, op), t, handle_.get(), rank_, size_);
 }
 
 void MpiCommunicator::broadcast(torch::Tensor& t, int root) {
   mcd::check_cpu(t, "broadcast", true);
   DIST_ASSERT(root >= 0 && root < size_, "broadcast root ", root, " outside a group of ", size_);
   if (size_ == 1) return;
+  ++handle_->seq;
   char* base = static_cast<char*>(t.data_ptr());
   const int64_t bytes = t.numel() * t.element_size();
+  std::vector<MPI_Request> requests;
   for (int64_t off = 0; off < bytes; off += mcd::kMaxChunk) {
     const int count = static_cast<int>(std::min(mcd::kMaxChunk, bytes - off));
-    mcd::check(MPI_Bcast(base + off, count, MPI_BYTE, root, handle_->comm), "MPI_Bcast");
+    requests.push_back(MPI_REQUEST_NULL);
+    mcd::check(MPI_Ibcast(base + off, count, MPI_BYTE, root, handle_->comm, &requests.back()), "MPI_Ibcast");
   }
+  mcd::wait_requests(*handle_, requests, "broadcast", rank_, size_);
 }
 
 torch::Tensor MpiCommunicator::allgather(const torch::Tensor& t) {
@@ -232,9 +412,13 @@ torch::Tensor MpiCommunicator::allgather(const torch::Tensor& t) {
   const torch::Tensor src = t.contiguous();
   if (size_ == 1) return src.clone();
   // Every rank's (rows, row bytes): rows may differ, the row layout may not.
+  ++handle_->seq;
   int64_t mine[2] = {src.size(0), mcd::row_bytes(src)};
   std::vector<int64_t> all(2 * size_);
-  mcd::check(MPI_Allgather(mine, 2, MPI_INT64_T, all.data(), 2, MPI_INT64_T, handle_->comm), "MPI_Allgather");
+  std::vector<MPI_Request> requests(1);
+  mcd::check(MPI_Iallgather(mine, 2, MPI_INT64_T, all.data(), 2, MPI_INT64_T, handle_->comm, &requests[0]),
+             "MPI_Iallgather");
+  mcd::wait_requests(*handle_, requests, "allgather", rank_, size_);
   std::vector<int> counts(size_), displs(size_);
   int64_t total = 0;
   for (int r = 0; r < size_; ++r) {
@@ -247,9 +431,11 @@ torch::Tensor MpiCommunicator::allgather(const torch::Tensor& t) {
   torch::Tensor out = torch::empty(shape_with_rows(src, total), src.options());
   if (mine[1] == 0 || total == 0) return out;
   mcd::RowType row(mine[1]);
-  mcd::check(MPI_Allgatherv(src.data_ptr(), counts[rank_], row.get(), out.data_ptr(), counts.data(),
-                       displs.data(), row.get(), handle_->comm),
-        "MPI_Allgatherv");
+  requests.assign(1, MPI_REQUEST_NULL);
+  mcd::check(MPI_Iallgatherv(src.data_ptr(), counts[rank_], row.get(), out.data_ptr(), counts.data(), displs.data(),
+                             row.get(), handle_->comm, &requests[0]),
+             "MPI_Iallgatherv");
+  mcd::wait_requests(*handle_, requests, "allgather", rank_, size_);
   return out;
 }
 
@@ -261,10 +447,13 @@ torch::Tensor MpiCommunicator::reduce_scatter(const torch::Tensor& t, ReduceOp o
   if (size_ == 1) return src.clone();
   torch::Tensor out = torch::empty(shape_with_rows(src, src.size(0) / size_), src.options());
   if (out.numel() == 0) return out;
-  mcd::check(MPI_Reduce_scatter_block(src.data_ptr(), out.data_ptr(), mcd::to_int(out.numel(), "reduce_scatter block"),
-                                 mcd::element_type(src.scalar_type()), mcd::reduce_op(src.scalar_type(), op),
-                                 handle_->comm),
-        "MPI_Reduce_scatter_block");
+  ++handle_->seq;
+  std::vector<MPI_Request> requests(1);
+  mcd::check(MPI_Ireduce_scatter_block(src.data_ptr(), out.data_ptr(), mcd::to_int(out.numel(), "reduce_scatter block"),
+                                       mcd::element_type(src.scalar_type()), mcd::reduce_op(src.scalar_type(), op),
+                                       handle_->comm, &requests[0]),
+             "MPI_Ireduce_scatter_block");
+  mcd::wait_requests(*handle_, requests, "reduce_scatter", rank_, size_);
   return out;
 }
 
@@ -294,13 +483,22 @@ torch::Tensor MpiCommunicator::all_to_all(const torch::Tensor& t, const std::vec
     roff += recv_counts[r];
   }
   mcd::RowType row(bytes);
-  mcd::check(MPI_Alltoallv(src.data_ptr(), scounts.data(), sdispls.data(), row.get(), out.data_ptr(), rcounts.data(),
-                      rdispls.data(), row.get(), handle_->comm),
-        "MPI_Alltoallv");
+  ++handle_->seq;
+  std::vector<MPI_Request> requests(1);
+  mcd::check(MPI_Ialltoallv(src.data_ptr(), scounts.data(), sdispls.data(), row.get(), out.data_ptr(), rcounts.data(),
+                            rdispls.data(), row.get(), handle_->comm, &requests[0]),
+             "MPI_Ialltoallv");
+  mcd::wait_requests(*handle_, requests, "all_to_all", rank_, size_);
   return out;
 }
 
-void MpiCommunicator::barrier() { mcd::check(MPI_Barrier(handle_->comm), "MPI_Barrier"); }
+void MpiCommunicator::barrier() {
+  if (size_ == 1) return;
+  ++handle_->seq;
+  std::vector<MPI_Request> requests(1);
+  mcd::check(MPI_Ibarrier(handle_->comm, &requests[0]), "MPI_Ibarrier");
+  mcd::wait_requests(*handle_, requests, "barrier", rank_, size_);
+}
 
 std::shared_ptr<Communicator> MpiCommunicator::split(int color, int key) {
   DIST_ASSERT(color >= 0, "split color must be >= 0, got ", color);

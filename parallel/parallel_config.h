@@ -11,6 +11,7 @@ struct ParallelConfig {
   int64_t ep = 1;
   int64_t zero_stage = 0;
   double bucket_mb = 25.0;
+  double timeout_s = 1800.0;
 
   template <class V>
   void visit(V& v) {
@@ -27,6 +28,10 @@ struct ParallelConfig {
       "0: every dp rank keeps the whole optimizer state; 1: the state is sharded over dp ranks (ZeRO-1)",
       between(0, 1));
     v("bucket_mb", bucket_mb, "gradient all-reduce bucket size; buckets start during backward as they fill", gt(0));
+    v("timeout_s", timeout_s,
+      "seconds a rank waits in one collective before it ends the job, naming the collective, the step and the "
+      "ranks that did not arrive (a stalled or lost rank); 0 waits forever",
+      ge(0));
   }
 };
 

@@ -8,6 +8,7 @@
 #include "algorithms/lora/adapt.h"
 #include "algorithms/lora/peft_format.h"
 #include "algorithms/sft/sft.h"
+#include "parallel/collective_timeout.h"
 #include "parallel/grad_reducer.h"
 #include "parallel/mesh.h"
 #include "parallel/model_shards.h"
@@ -95,6 +96,9 @@ TrainResult Trainer::run() {
   // A stop request (SIGTERM, SIGINT) during start-up ends the run before it trains or saves
   // anything; every rank checks at the same points so none is left waiting in a collective.
   install_stop_handlers();
+  parallel::set_collective_timeout(cfg_.parallel.timeout_s);
+  parallel::set_stop_check(&stop_requested);
+  parallel::set_current_step(0);
   auto abort_if_stopped = [&](const char* when) {
     auto stop = torch::tensor({stop_requested() ? 1.0 : 0.0}, torch::kFloat64);
     world_->allreduce(stop, parallel::ReduceOp::kMax);
@@ -214,6 +218,7 @@ TrainResult Trainer::run() {
   int64_t window_tokens = 0;
   for (int64_t step = start_step; step < tc.max_steps; ++step) {
     const auto ts = Clock::now();
+    parallel::set_current_step(step + 1);
     StepData data = algorithm->next_step();
     optimizer.zero_grad();
     std::map<std::string, double> extra;

