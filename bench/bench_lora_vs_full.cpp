@@ -16,9 +16,9 @@
 #include <map>
 #include <sstream>
 
-#include "algorithms/lora/lora.h"
-#include "trainer/hf_model.h"
-#include "trainer/losses.h"
+#include "models/peft/lora.h"
+#include "models/hf_model.h"
+#include "models/lm_head.h"
 #include "trainer/optim.h"
 
 using namespace distillery;

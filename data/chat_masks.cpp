@@ -4,8 +4,8 @@
 
 #include "data/text/chat_context.h"
 
-#include "trainer/error.h"
-#include "trainer/losses.h"
+#include "common/error.h"
+#include "common/ignore_index.h"
 
 namespace distillery {
 namespace {

@@ -1,7 +1,7 @@
 // The `data:` section of a recipe: where examples come from and how they become batches.
 #pragma once
 
-#include "trainer/config_fields.h"
+#include "common/config_fields.h"
 
 namespace distillery {
 

@@ -1,8 +1,8 @@
 #include "data/example_store.h"
 
 #include "data/jsonl.h"
-#include "trainer/error.h"
-#include "trainer/losses.h"
+#include "common/error.h"
+#include "common/ignore_index.h"
 
 namespace distillery {
 

@@ -2,7 +2,7 @@
 
 #include <fstream>
 
-#include "trainer/error.h"
+#include "common/error.h"
 
 namespace distillery {
 

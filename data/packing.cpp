@@ -3,8 +3,8 @@
 #include <numeric>
 #include <random>
 
-#include "trainer/error.h"
-#include "trainer/losses.h"
+#include "common/error.h"
+#include "common/ignore_index.h"
 
 namespace distillery {
 
@@ -41,7 +41,7 @@ int64_t count_targets(const ExampleStore& store, const PackedRow& row) {
   return n;
 }
 
-MicroBatch make_micro_batch(const ExampleStore& store, const std::vector<PackedRow>& rows, int64_t max_seq_len) {
+PackedBatch make_packed_batch(const ExampleStore& store, const std::vector<PackedRow>& rows, int64_t max_seq_len) {
   const int64_t B = static_cast<int64_t>(rows.size()), T = max_seq_len;
   auto ids = torch::zeros({B, T}, torch::kInt64);
   auto tgt = torch::full({B, T}, kIgnoreIndex, torch::kInt64);
@@ -49,7 +49,7 @@ MicroBatch make_micro_batch(const ExampleStore& store, const std::vector<PackedR
   auto doc = torch::full({B, T}, -1, torch::kInt64);
   auto ids_a = ids.accessor<int64_t, 2>(), tgt_a = tgt.accessor<int64_t, 2>();
   auto pos_a = pos.accessor<int64_t, 2>(), doc_a = doc.accessor<int64_t, 2>();
-  MicroBatch mb;
+  PackedBatch mb;
   for (int64_t b = 0; b < B; ++b) {
     int64_t t = 0;
     for (size_t d = 0; d < rows[b].size(); ++d) {

@@ -27,7 +27,7 @@ struct PackStats {
 std::vector<PackedRow> pack_rows(const ExampleStore& store, const std::vector<uint32_t>& order, int64_t max_seq_len,
                                  const std::string& truncation, bool packing, PackStats* stats);
 
-struct MicroBatch {
+struct PackedBatch {
   torch::Tensor input_ids;     // [B, T] int64 (padding: pad id 0)
   torch::Tensor targets;       // [B, T] int64: the next token of the same document, or -100
   torch::Tensor position_ids;  // [B, T] int64, restarting per document
@@ -36,7 +36,7 @@ struct MicroBatch {
   int64_t num_tokens = 0;      // non-padding tokens
 };
 
-MicroBatch make_micro_batch(const ExampleStore& store, const std::vector<PackedRow>& rows, int64_t max_seq_len);
+PackedBatch make_packed_batch(const ExampleStore& store, const std::vector<PackedRow>& rows, int64_t max_seq_len);
 int64_t count_targets(const ExampleStore& store, const PackedRow& row);
 
 // The endless stream of rows, epoch after epoch, each epoch in a permutation seeded by

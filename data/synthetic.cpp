@@ -3,7 +3,7 @@
 #include <random>
 #include <regex>
 
-#include "trainer/error.h"
+#include "common/error.h"
 
 namespace distillery {
 namespace {

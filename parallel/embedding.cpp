@@ -1,7 +1,7 @@
 #include "parallel/embedding.h"
 
 #include "parallel/vocab_parallel.h"
-#include "trainer/error.h"
+#include "common/error.h"
 
 namespace distillery {
 

@@ -2,7 +2,7 @@
 
 #include <numeric>
 
-#include "trainer/error.h"
+#include "common/error.h"
 
 namespace distillery::parallel {
 namespace expert_dispatch_detail {
@@ -76,12 +76,12 @@ torch::Tensor all_to_all_autograd(const torch::Tensor& x, const std::vector<int6
 }
 
 torch::Tensor expert_parallel_moe(const torch::Tensor& x, const torch::Tensor& experts, const torch::Tensor& weights,
-                                  RoutedExpertsImpl& local, const std::shared_ptr<Communicator>& ep) {
-  if (!ep || ep->size() == 1) return local.forward(x, experts, weights);
+                                  const LocalExperts& local, const std::shared_ptr<Communicator>& ep) {
+  DIST_ASSERT(ep && ep->size() > 1, "expert_parallel_moe needs an ep group of two or more ranks");
   namespace d = expert_dispatch_detail;
-  const int64_t n = ep->size(), L = local.count(), E = n * L;
-  DIST_ASSERT(local.first() == ep->rank() * L, "expert_parallel_moe: rank ", ep->rank(), " of ", n, " holds experts [",
-              local.first(), ", ", local.first() + L, "), expected [", ep->rank() * L, ", ", (ep->rank() + 1) * L, ")");
+  const int64_t n = ep->size(), L = local.count, E = n * L;
+  DIST_ASSERT(local.first == ep->rank() * L, "expert_parallel_moe: rank ", ep->rank(), " of ", n, " holds experts [",
+              local.first, ", ", local.first + L, "), expected [", ep->rank() * L, ", ", (ep->rank() + 1) * L, ")");
   DIST_ASSERT(x.dim() == 2 && experts.dim() == 2 && experts.size(0) == x.size(0) && weights.sizes() == experts.sizes(),
               "expert_parallel_moe: x ", x.sizes(), ", experts ", experts.sizes(), ", weights ", weights.sizes());
   const int64_t k = experts.size(1);

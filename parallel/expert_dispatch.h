@@ -4,7 +4,8 @@
 //
 //   all_to_all_autograd  forward: rows of x go to ranks by send_counts   backward: the gradient
 //                        comes back the same way with the counts swapped
-//   expert_parallel_moe  the ep counterpart of RoutedExpertsImpl::forward (trainer/moe.h)
+//   expert_parallel_moe  the ep counterpart of RoutedExpertsImpl::forward (models/moe.h), which
+//                        hands this rank's experts in as LocalExperts: parallel/ knows no model
 //
 // Both are collectives: every rank of the group calls them together, in the same order, and every
 // rank backpropagates through the result (the backward exchanges are collectives too). Under grad
@@ -14,11 +15,11 @@
 
 #include <torch/torch.h>
 
+#include <functional>
 #include <memory>
 #include <vector>
 
 #include "parallel/communicator.h"
-#include "trainer/moe.h"
 
 namespace distillery::parallel {
 
@@ -27,12 +28,20 @@ namespace distillery::parallel {
 torch::Tensor all_to_all_autograd(const torch::Tensor& x, const std::vector<int64_t>& send_counts,
                                   const std::vector<int64_t>& recv_counts, const std::shared_ptr<Communicator>& comm);
 
+// The routed experts an ep rank holds: experts [first, first + count) of count * ep, and how to
+// run them. run_grouped(x_sorted [M, H], counts [count]) returns the [M, H] outputs of x_sorted's
+// rows, counts[i] rows for local expert i in order (models/moe.h: RoutedExpertsImpl::run_grouped).
+struct LocalExperts {
+  int64_t first = 0, count = 0;
+  std::function<torch::Tensor(const torch::Tensor& x_sorted, const std::vector<int64_t>& counts)> run_grouped;
+};
+
 // sum_j weights[n, j] * expert_{experts[n, j]}(x[n]) over all E experts, with the experts split
 // over `ep`: rank j holds `local` = experts [j*E/ep, (j+1)*E/ep). x [N, H] (this rank's tokens, N may
 // be 0), experts [N, k] int64 global ids, weights [N, k] fp32 -> [N, H] in x's dtype, accumulated in
-// fp32. Equal, in value and gradient, to RoutedExpertsImpl(all experts).forward on one process;
-// with a group of size 1 it is exactly that, with no communication.
+// fp32. Equal, in value and gradient, to RoutedExpertsImpl(all experts).forward on one process.
+// Needs a group of two or more ranks (with one, the model runs its experts itself).
 torch::Tensor expert_parallel_moe(const torch::Tensor& x, const torch::Tensor& experts, const torch::Tensor& weights,
-                                  RoutedExpertsImpl& local, const std::shared_ptr<Communicator>& ep);
+                                  const LocalExperts& local, const std::shared_ptr<Communicator>& ep);
 
 }  // namespace distillery::parallel

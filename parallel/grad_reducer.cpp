@@ -7,7 +7,7 @@
 #include <map>
 #include <mutex>
 
-#include "trainer/error.h"
+#include "common/error.h"
 
 namespace distillery::parallel {
 

@@ -1,7 +1,7 @@
 #include "parallel/linear.h"
 
 #include "parallel/tp_ops.h"
-#include "trainer/error.h"
+#include "common/error.h"
 
 namespace distillery {
 
@@ -50,15 +50,15 @@ torch::Tensor LinearImpl::local_bias() const { return tp_.style == TpStyle::kRow
 
 torch::Tensor LinearImpl::base_forward(const torch::Tensor& x) const { return torch::linear(x, weight, local_bias()); }
 
-torch::Tensor LinearImpl::effective_weight() { return adapter_ ? adapter_->merged_weight(*this) : weight; }
+torch::Tensor LinearImpl::effective_weight() { return active_adapter() ? adapter_->merged_weight(*this) : weight; }
 
 torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
-  if (tp_.style == TpStyle::kNone) return adapter_ ? adapter_->forward(x, *this) : base_forward(x);
+  if (tp_.style == TpStyle::kNone) return active_adapter() ? adapter_->forward(x, *this) : base_forward(x);
   if (tp_.style == TpStyle::kColumn) {
     auto in = tp_.collective ? parallel::copy_to_tp(x, tp_.comm) : x;
-    return adapter_ ? adapter_->forward(in, *this) : base_forward(in);
+    return active_adapter() ? adapter_->forward(in, *this) : base_forward(in);
   }
-  auto partial = adapter_ ? adapter_->forward(x, *this) : base_forward(x);
+  auto partial = active_adapter() ? adapter_->forward(x, *this) : base_forward(x);
   if (!tp_.collective) return partial;  // the caller reduces (and adds any bias)
   auto y = parallel::reduce_from_tp(partial, tp_.comm);
   return bias.defined() ? y + bias.to(y.scalar_type()) : y;

@@ -63,6 +63,10 @@ class LinearImpl : public torch::nn::Module, public parallel::TpSharded {
   void attach_adapter(const std::string& name, std::shared_ptr<LinearAdapter> adapter);
   std::shared_ptr<LinearAdapter> adapter() const { return adapter_; }
   void detach_adapter();
+  // false: forward and effective_weight ignore the adapter (it stays attached), e.g. for GRPO's
+  // reference policy = the base model (AdaptersDisabled in models/peft/lora.h).
+  void set_adapter_enabled(bool enabled) { adapter_enabled_ = enabled; }
+  bool adapter_enabled() const { return adapter_enabled_; }
   std::vector<std::pair<std::string, parallel::TpShard>> tp_shards() const override;
 
   const TpLinear& tp() const { return tp_; }
@@ -75,9 +79,11 @@ class LinearImpl : public torch::nn::Module, public parallel::TpSharded {
   torch::Tensor bias;    // [out] or undefined
 
  private:
+  bool active_adapter() const { return adapter_ && adapter_enabled_; }
   TpLinear tp_;
   std::shared_ptr<LinearAdapter> adapter_;
   std::string adapter_name_;
+  bool adapter_enabled_ = true;
 };
 TORCH_MODULE(Linear);
 

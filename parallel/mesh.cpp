@@ -1,6 +1,6 @@
 #include "parallel/mesh.h"
 
-#include "trainer/error.h"
+#include "common/error.h"
 
 namespace distillery::parallel {
 

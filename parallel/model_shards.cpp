@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
-#include "trainer/error.h"
+#include "common/error.h"
 
 namespace distillery::parallel {
 

@@ -15,7 +15,7 @@
 
 #include "parallel/grad_reducer.h"
 #include "parallel/tp_shard.h"
-#include "trainer/safetensors.h"
+#include "common/safetensors.h"
 
 namespace distillery::parallel {
 

@@ -20,7 +20,7 @@
 #include <thread>
 
 #include "parallel/collective_timeout.h"
-#include "trainer/error.h"
+#include "common/error.h"
 
 namespace distillery::parallel {
 

@@ -11,7 +11,7 @@
 #include <cstring>
 #include <numeric>
 
-#include "trainer/error.h"
+#include "common/error.h"
 
 namespace distillery::parallel {
 

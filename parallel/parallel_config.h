@@ -2,7 +2,7 @@
 // (mpirun -np N) after tensor parallelism: dp = N / tp. Expert parallelism is carved inside dp.
 #pragma once
 
-#include "trainer/config_fields.h"
+#include "common/config_fields.h"
 
 namespace distillery {
 

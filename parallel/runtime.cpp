@@ -8,7 +8,7 @@
 
 #include "parallel/mpi_communicator.h"
 #include "parallel/nccl_communicator.h"
-#include "trainer/error.h"
+#include "common/error.h"
 
 #ifdef DISTILLERY_WITH_MPI
 #include "parallel/mpi_include.h"

@@ -50,4 +50,10 @@ torch::Tensor reduce_from_tp(const torch::Tensor& x, const std::shared_ptr<Commu
   return tp_ops_detail::ReduceFromTp::apply(x, tp_ops_detail::handle(tp));
 }
 
+std::vector<torch::Tensor> scale_precomputed_grads(const std::vector<torch::Tensor>& saved, const torch::Tensor& g) {
+  std::vector<torch::Tensor> out;
+  for (const auto& t : saved) out.push_back(t.defined() ? t * g.to(t.scalar_type()) : torch::Tensor());
+  return out;
+}
+
 }  // namespace distillery::parallel

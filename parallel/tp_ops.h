@@ -9,6 +9,7 @@
 #include <torch/torch.h>
 
 #include <memory>
+#include <vector>
 
 #include "parallel/communicator.h"
 
@@ -16,5 +17,9 @@ namespace distillery::parallel {
 
 torch::Tensor copy_to_tp(const torch::Tensor& x, const std::shared_ptr<Communicator>& tp);
 torch::Tensor reduce_from_tp(const torch::Tensor& x, const std::shared_ptr<Communicator>& tp);
+
+// The backward of a loss whose gradients were formed during its forward (the chunked LM-head
+// losses): each saved gradient (or undefined) times the incoming gradient of the scalar loss.
+std::vector<torch::Tensor> scale_precomputed_grads(const std::vector<torch::Tensor>& saved, const torch::Tensor& g);
 
 }  // namespace distillery::parallel

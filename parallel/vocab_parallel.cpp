@@ -1,8 +1,7 @@
 #include "parallel/vocab_parallel.h"
 
 #include "parallel/tp_ops.h"
-#include "trainer/error.h"
-#include "trainer/losses.h"
+#include "common/error.h"
 
 namespace distillery::parallel {
 namespace vocab_parallel_detail {
@@ -197,7 +196,7 @@ torch::Tensor vocab_parallel_cross_entropy_sum(const torch::Tensor& hidden, cons
               hidden.size(0) == targets.size(0) && hidden.size(1) == weight_shard.size(1) && chunk_tokens > 0);
   vpd::check_shard(weight_shard, vocab_start, tp);
   vpd::check_ids(targets, weight_shard.size(0) * vpd::group_size(tp), "targets");
-  if (vpd::group_size(tp) == 1) return fused_linear_cross_entropy_sum(hidden, weight_shard, targets, chunk_tokens);
+  DIST_ASSERT(tp, "vocab_parallel_cross_entropy_sum needs a tp communicator (models/lm_head.h is the tp=1 path)");
   // The tp ranks share N: with no tokens none of them makes a collective.
   if (hidden.size(0) == 0) return (hidden.sum() * 0 + weight_shard.sum() * 0).to(torch::kFloat32);
   const bool needs_grad = torch::GradMode::is_enabled() && (hidden.requires_grad() || weight_shard.requires_grad());

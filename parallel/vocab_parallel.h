@@ -28,7 +28,7 @@ namespace distillery::parallel {
 torch::Tensor vocab_parallel_embedding(const torch::Tensor& ids, const torch::Tensor& weight_shard,
                                        int64_t vocab_start, const std::shared_ptr<Communicator>& tp);
 
-// fused_linear_cross_entropy_sum (trainer/losses.h) with a vocab-sharded lm_head weight: sum over
+// fused_linear_cross_entropy_sum (models/lm_head.h) with a vocab-sharded lm_head weight: sum over
 // tokens of cross-entropy(hidden @ weight^T, targets), in fp32, in chunks of `chunk_tokens` rows.
 //   hidden [N, H] identical on every tp rank; weight_shard [V/tp, H]; targets [N] int64 global ids.
 // Per chunk each rank forms its [c, V/tp] logits, and one allgather of the per-rank

@@ -4,11 +4,11 @@
 #include <regex>
 
 #include "parallel/model_shards.h"
-#include "trainer/error.h"
-#include "trainer/fs_util.h"
-#include "trainer/hf_model.h"
+#include "common/error.h"
+#include "common/fs_util.h"
+#include "models/hf_model.h"
 #include "trainer/run_dir.h"
-#include "trainer/safetensors.h"
+#include "common/safetensors.h"
 
 namespace distillery {
 namespace fs = std::filesystem;

@@ -11,7 +11,7 @@
 
 #include "parallel/mesh.h"
 #include "trainer/optim.h"
-#include "trainer/transformer.h"
+#include "models/transformer.h"
 
 namespace distillery {
 

@@ -1,11 +1,10 @@
-// The one training loop: accumulation, clipping, optimizer, schedule, logging, eval,
-// checkpoints, resume and signals, for every algorithm.
+// The one training loop: accumulation, clipping, optimizer, schedule, MoE balancing, logging, eval,
+// checkpoints, resume and signals, for every registered algorithm (trainer/algorithm_registry.h).
 #pragma once
 
 #include <memory>
 #include <string>
 
-#include "algorithms/algorithm.h"
 #include "parallel/communicator.h"
 #include "trainer/recipe.h"
 
@@ -21,10 +20,11 @@ class Trainer {
  public:
   // `world` carries the stop flag and the dp reduction; with a LocalCommunicator the run is single-process.
   Trainer(RecipeConfig cfg, std::shared_ptr<parallel::Communicator> world);
+  // Trains cfg.algorithm for trainer.max_steps (or until a stop request), writing the run directory.
+  // Collective over `world`. Bad input: UserError naming the file or key.
   TrainResult run();
 
  private:
-  std::unique_ptr<Algorithm> make_algorithm(int64_t vocab_size, const parallel::Communicator& dp);
   RecipeConfig cfg_;
   std::shared_ptr<parallel::Communicator> world_;
 };

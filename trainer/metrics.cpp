@@ -4,8 +4,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "trainer/error.h"
-#include "trainer/fs_util.h"
+#include "common/error.h"
+#include "common/fs_util.h"
 
 namespace distillery {
 

@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "trainer/error.h"
+#include "common/error.h"
 
 namespace distillery {
 

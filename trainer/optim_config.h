@@ -1,7 +1,7 @@
 // The `optim:` section of a recipe: AdamW and the learning-rate schedule.
 #pragma once
 
-#include "trainer/config_fields.h"
+#include "common/config_fields.h"
 
 namespace distillery {
 

@@ -3,7 +3,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "trainer/error.h"
+#include "common/error.h"
 
 namespace distillery {
 namespace {
@@ -89,6 +89,8 @@ RecipeConfig read(YAML::Node root, const std::string& origin, const std::vector<
   if (cfg.trainer.eval_every > 0 && cfg.data.eval.empty())
     errors.push_back(origin + ": trainer.eval_every=" + std::to_string(cfg.trainer.eval_every) +
                      " asks for evaluation but data.eval is not set");
+  if (const AlgorithmSpec* spec = AlgorithmRegistry::instance().find(cfg.algorithm); spec && spec->validate)
+    spec->validate(cfg, origin, errors);
   if (cfg.trainer.max_steps > 0 && cfg.optim.warmup_steps > cfg.trainer.max_steps)
     errors.push_back(origin + ": optim.warmup_steps=" + std::to_string(cfg.optim.warmup_steps) +
                      " exceeds trainer.max_steps=" + std::to_string(cfg.trainer.max_steps));

@@ -4,11 +4,12 @@
 #include <string>
 #include <vector>
 
-#include "algorithms/lora/lora_config.h"
+#include "models/peft/lora_config.h"
 #include "data/data_config.h"
 #include "parallel/parallel_config.h"
-#include "trainer/model_section.h"
-#include "trainer/moe_section.h"
+#include "models/model_section.h"
+#include "models/moe_section.h"
+#include "trainer/algorithm_registry.h"
 #include "trainer/optim_config.h"
 #include "trainer/trainer_config.h"
 
@@ -23,11 +24,13 @@ struct RecipeConfig {
   ParallelConfig parallel;
   LoraConfig lora;
   MoeSection moe;
+  AlgorithmSections algorithms;  // `<algorithm>:` sections of the registered algorithms that have keys
 
   template <class V>
   void visit(V& v) {
     using namespace config;
-    v("algorithm", algorithm, "what the trainer optimizes", one_of({"sft"}));
+    v("algorithm", algorithm, "what the trainer optimizes (the registered algorithms)",
+      one_of(AlgorithmRegistry::instance().names()));
     v.section("model", model, "the model being trained");
     v.section("data", data, "training and evaluation data");
     v.section("optim", optim, "optimizer and learning-rate schedule");
@@ -35,6 +38,15 @@ struct RecipeConfig {
     v.section("parallel", parallel, "data parallelism over the ranks of mpirun / srun");
     v.section("lora", lora, "LoRA / DoRA adapters (PEFT's keys); off while r is 0 and no adapter is given");
     v.section("moe", moe, "router auxiliary losses of mixture-of-experts models");
+    algorithms.visit(v);
+  }
+
+  // The `<name>:` section of algorithm `name`, as the struct S it registered.
+  template <class S>
+  S& algorithm_section(const std::string& name) const {
+    AlgorithmSection* s = algorithms.find(name);
+    if (!s) throw std::logic_error("algorithm '" + name + "' has no recipe section");
+    return s->as<S>();
   }
 };
 

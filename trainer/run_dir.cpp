@@ -11,8 +11,8 @@
 #include <regex>
 #include <vector>
 
-#include "trainer/error.h"
-#include "trainer/fs_util.h"
+#include "common/error.h"
+#include "common/fs_util.h"
 
 namespace distillery {
 namespace fs = std::filesystem;

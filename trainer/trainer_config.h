@@ -1,7 +1,7 @@
 // The `trainer:` section of a recipe: steps, batching, logging, evaluation and checkpoints.
 #pragma once
 
-#include "trainer/config_fields.h"
+#include "common/config_fields.h"
 
 namespace distillery {
 

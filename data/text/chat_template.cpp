@@ -9,7 +9,7 @@
 #include "data/text/jinja_interpreter.h"
 #include "data/text/jinja_json.h"
 #include "data/text/jinja_parser.h"
-#include "trainer/error.h"
+#include "common/error.h"
 
 namespace distillery::text {
 namespace chat_template_detail {

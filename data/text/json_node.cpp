@@ -3,7 +3,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "trainer/error.h"
+#include "common/error.h"
 
 namespace distillery::text {
 

@@ -5,7 +5,7 @@
 #include "data/text/tokenizer_impl.h"
 #include "data/text/utf8.h"
 #include "data/text/word_cache.h"
-#include "trainer/error.h"
+#include "common/error.h"
 
 namespace distillery::text {
 

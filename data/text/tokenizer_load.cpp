@@ -6,7 +6,7 @@
 
 #include "data/text/json_node.h"
 #include "data/text/tokenizer_impl.h"
-#include "trainer/error.h"
+#include "common/error.h"
 
 namespace distillery::text {
 

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "data/text/utf8.h"
-#include "trainer/error.h"
+#include "common/error.h"
 
 namespace distillery::text {
 

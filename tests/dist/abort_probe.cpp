@@ -4,7 +4,7 @@
 #include <iostream>
 
 #include "parallel/runtime.h"
-#include "trainer/error.h"
+#include "common/error.h"
 
 int main(int argc, char** argv) {
   auto& rt = distillery::parallel::Runtime::init(&argc, &argv);

@@ -6,6 +6,7 @@
 
 #include <iostream>
 
+#include "algorithms/registry.h"
 #include "parallel/runtime.h"
 
 namespace {
@@ -31,6 +32,7 @@ class RankFailurePrinter final : public ::testing::EmptyTestEventListener {
 }  // namespace
 
 int main(int argc, char** argv) {
+  distillery::register_algorithms();
   auto& rt = distillery::parallel::Runtime::init(&argc, &argv);
   torch::set_num_threads(1);
   ::testing::InitGoogleTest(&argc, argv);

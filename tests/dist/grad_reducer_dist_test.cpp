@@ -5,7 +5,7 @@
 
 #include "parallel/grad_reducer.h"
 #include "parallel/runtime.h"
-#include "trainer/error.h"
+#include "common/error.h"
 
 namespace distillery::parallel {
 namespace {

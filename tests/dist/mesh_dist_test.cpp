@@ -4,7 +4,7 @@
 
 #include "parallel/mesh.h"
 #include "parallel/runtime.h"
-#include "trainer/error.h"
+#include "common/error.h"
 
 namespace distillery::parallel {
 namespace {

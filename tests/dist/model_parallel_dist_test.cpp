@@ -9,20 +9,20 @@
 #include <functional>
 #include <fstream>
 
-#include "../unit/moe_test_util.h"
-#include "../unit/tiny_run.h"
+#include "tests/unit/moe_test_util.h"
+#include "tests/unit/tiny_run.h"
 #include "dist_util.h"
 #include "parallel/runtime.h"
 #include "parallel/mesh.h"
 #include "parallel/model_shards.h"
-#include "algorithms/lora/lora.h"
-#include "algorithms/lora/peft_format.h"
-#include "trainer/fs_util.h"
-#include "trainer/generate_command.h"
-#include "trainer/hf_model.h"
-#include "trainer/losses.h"
+#include "models/peft/lora.h"
+#include "models/peft/peft_format.h"
+#include "common/fs_util.h"
+#include "cli/generate_command.h"
+#include "models/hf_model.h"
+#include "models/lm_head.h"
 #include "trainer/loop.h"
-#include "trainer/safetensors.h"
+#include "common/safetensors.h"
 
 namespace distillery {
 namespace mp_dist {

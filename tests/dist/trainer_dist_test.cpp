@@ -5,10 +5,10 @@
 
 #include <filesystem>
 
-#include "../unit/tiny_run.h"
+#include "tests/unit/tiny_run.h"
 #include "dist_util.h"
 #include "parallel/runtime.h"
-#include "trainer/hf_model.h"
+#include "models/hf_model.h"
 #include "trainer/loop.h"
 
 namespace distillery {

@@ -7,8 +7,8 @@
 #include "parallel/mesh.h"
 #include "parallel/runtime.h"
 #include "parallel/vocab_parallel.h"
-#include "trainer/error.h"
-#include "trainer/losses.h"
+#include "common/error.h"
+#include "models/lm_head.h"
 
 namespace distillery::parallel {
 namespace vocab_parallel_test {

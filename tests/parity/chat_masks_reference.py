@@ -19,7 +19,7 @@ The conversations repeat text on purpose: assistant replies equal to the user's 
 text, identical replies in several turns, reasoning, inline <think> blocks and tool calls. The
 output, tests/assets/chat_masks_expected.jsonl, holds per record the template, the thinking
 switch, the messages, the rendered text and the trained byte spans (UTF-8 offsets), or the error
-the rule raises; tests/unit/chat_masks_test.cpp compares distillery's spans with it exactly.
+the rule raises; tests/unit/data/chat_masks_test.cpp compares distillery's spans with it exactly.
 
     /usr/bin/python3 tests/parity/chat_masks_reference.py          # rewrite the expectations
     /usr/bin/python3 tests/parity/chat_masks_reference.py --check  # exit 1 if they are stale

@@ -4,7 +4,7 @@
 Renders every conversation of tests/assets/chat_conversations.jsonl through every template
 listed in tests/assets/chat_templates/templates.json with Python's jinja2, in the environment
 Hugging Face transformers' apply_chat_template uses, and writes
-tests/assets/chat_expected.jsonl. The C++ tests (tests/unit/text/chat_template_parity_test.cpp)
+tests/assets/chat_expected.jsonl. The C++ tests (tests/unit/data/text/chat_template_parity_test.cpp)
 compare against that file byte for byte, so CI needs no Python.
 
 Run from anywhere, with the system Python that has jinja2 (Debian: python3-jinja2), after

@@ -6,7 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "test_util.h"
+#include "tests/unit/test_util.h"
 
 namespace distillery::testing {
 

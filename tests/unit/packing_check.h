@@ -4,8 +4,8 @@
 
 #include <gtest/gtest.h>
 
-#include "close_check.h"
-#include "trainer/transformer.h"
+#include "tests/unit/close_check.h"
+#include "models/transformer.h"
 
 namespace distillery::testing {
 

@@ -8,9 +8,9 @@
 #include <vector>
 
 #include "data/synthetic.h"
-#include "test_util.h"
-#include "trainer/fs_util.h"
-#include "trainer/hf_model.h"
+#include "tests/unit/test_util.h"
+#include "common/fs_util.h"
+#include "models/hf_model.h"
 #include "trainer/recipe.h"
 
 namespace distillery::testing {
