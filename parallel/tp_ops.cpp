@@ -56,4 +56,11 @@ std::vector<torch::Tensor> scale_precomputed_grads(const std::vector<torch::Tens
   return out;
 }
 
+torch::Tensor sum_over_tp(torch::Tensor t, const std::shared_ptr<Communicator>& tp) {
+  if (!tp || tp->size() == 1) return t;
+  t = t.contiguous();
+  tp->allreduce(t);
+  return t;
+}
+
 }  // namespace distillery::parallel

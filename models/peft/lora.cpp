@@ -1,5 +1,7 @@
 #include "models/peft/lora.h"
 
+#include "parallel/tp_ops.h"
+
 #include <cmath>
 #include <set>
 
@@ -30,7 +32,7 @@ LoraAdapter::LoraAdapter(const LinearImpl& base, int64_t r, double scaling, doub
   lora_B = register_parameter("lora_B", torch::zeros({base.out_features, r}, opts.device(device)));
   if (use_dora_) {
     auto sq = base.weight.to(torch::kFloat32).pow(2).sum(1);
-    if (tp_.style == TpStyle::kRow) tp_.comm->allreduce(sq);
+    if (tp_.style == TpStyle::kRow) sq = parallel::sum_over_tp(sq, tp_.comm);
     lora_magnitude_vector = register_parameter("lora_magnitude_vector", sq.sqrt().contiguous());
   }
 }
@@ -58,7 +60,7 @@ torch::Tensor LoraAdapter::delta_weight() const { return torch::matmul(lora_B, l
 torch::Tensor LoraAdapter::row_norm(LinearImpl& base) const {
   torch::NoGradGuard no_grad;
   auto sq = (base.weight.to(lora_A.scalar_type()) + delta_weight()).pow(2).sum(1);
-  if (tp_.style == TpStyle::kRow) tp_.comm->allreduce(sq);
+  if (tp_.style == TpStyle::kRow) sq = parallel::sum_over_tp(sq, tp_.comm);
   return sq.sqrt();
 }
 

@@ -633,3 +633,30 @@ TEST(LoraTrainer, ContinuesFromAPeftAdapter) {
   for (const auto& kv : a.entries())
     EXPECT_TRUE(torch::allclose(a.view(kv.first), b.view(kv.first), 0, 1e-9)) << kv.first;
 }
+
+namespace lora_test {
+
+// GRPO's reference policy is the base model under the same weights: with the adapters switched off
+// the adapted model's logits are the base model's exactly, and switching them back restores the
+// adapted logits; modules trained in full are not adapters and stay.
+TEST(AdaptersDisabled, GivesTheBaseModelAndRestoresTheAdapters) {
+  for (bool dora : {false, true}) {
+    CausalLM base = qwen2(3), adapted = qwen2(3);
+    apply_lora(adapted, lora_cfg(4, {"all-linear"}, dora), 7);
+    perturb(adapted, 11);
+    auto x = ids();
+    const auto want_base = logits_of(base, x), want_adapted = logits_of(adapted, x);
+    ASSERT_FALSE(torch::allclose(want_base, want_adapted, 1e-4, 1e-4)) << "the adapters change nothing";
+    {
+      AdaptersDisabled off(adapted);
+      EXPECT_TRUE(torch::equal(logits_of(adapted, x), want_base)) << "dora " << dora;
+      {
+        AdaptersDisabled nested(adapted);  // nothing left to switch: restores nothing early
+      }
+      EXPECT_TRUE(torch::equal(logits_of(adapted, x), want_base)) << "dora " << dora;
+    }
+    EXPECT_TRUE(torch::equal(logits_of(adapted, x), want_adapted)) << "dora " << dora;
+  }
+}
+
+}  // namespace lora_test

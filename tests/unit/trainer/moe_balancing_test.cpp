@@ -1,5 +1,6 @@
-// SFT of tiny MoE models through the Trainer: the router losses join the loss with a
-// split-invariant normalization, and the routing statistics reach metrics.jsonl.
+// MoE balancing in the loop (trainer/moe_balancing.h), through SFT of tiny MoE models: the router
+// losses join the loss with a split-invariant normalization, and the routing statistics reach
+// metrics.jsonl.
 #include <gtest/gtest.h>
 
 #include <filesystem>
