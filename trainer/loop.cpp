@@ -90,6 +90,7 @@ struct Run {
   std::unique_ptr<DataParallel> data_parallel;
   std::unique_ptr<MoeBalancing> balancing;
   CheckpointWrite ckpt;
+  RunDirState run_dir_state;  // holds the run directory's lock until the run ends
   int64_t start_step = 0;
 
   Run(const RecipeConfig& c, std::shared_ptr<parallel::Communicator> w)
@@ -106,7 +107,6 @@ struct Run {
 
 void Run::start() {
   const auto& tc = cfg.trainer;
-  RunDirState run_dir_state;
   if (lead) {
     run_dir_state = prepare_run_dir(tc);
     if (!run_dir_state.note.empty()) std::cerr << "[distillery] " << tc.output_dir << ": " << run_dir_state.note << "\n";

@@ -8,8 +8,7 @@
 #   2. the time-limit warning (--signal=B:USR1@T, sent here at once by scancel --batch) reaches
 #      the batch script, which forwards it to the ranks through srun, and requeues again;
 #   3. the third start finishes the run, and its per-step losses equal those of an uninterrupted
-#      job submitted the same way, exactly;
-#   4. a plain scancel makes the ranks checkpoint and ends the job without a requeue.
+#      job submitted the same way, exactly.
 # Needs root (slurmd starts job steps as their user). Installs slurm-wlm and munge with apt if
 # they are missing (launch/setup.sh installs them). Stops every daemon it started on exit.
 set -euo pipefail
@@ -163,14 +162,9 @@ submit() {  # NAME OUTPUT_DIR
 }
 field() { scontrol show job "$1" 2>/dev/null | grep -o "\b$2=[^ ]*" | head -n 1 | cut -d= -f2; }
 lines() { if [ -f "$1" ]; then wc -l <"$1"; else echo 0; fi; }
-deadline=$((SECONDS + 780))  # within ctest's 900 s, leaving time to stop the daemons
 wait_for() {  # SECONDS WHAT CONDITION...
   local secs=$1 what=$2; shift 2
-  for _ in $(seq 1 "$secs"); do
-    "$@" && return 0
-    [ "$SECONDS" -lt "$deadline" ] || fail "the test ran out of time (780 s) waiting for $what"
-    sleep 1
-  done
+  for _ in $(seq 1 "$secs"); do "$@" && return 0; sleep 1; done
   fail "timed out after $secs s waiting for $what (job $jid: $(scontrol show job "$jid" 2>/dev/null | grep -E 'JobState|Restarts' | tr -s ' \n' ' '))"
 }
 running_after() { [ "$(lines run/metrics.jsonl)" -gt "$1" ]; }
@@ -218,18 +212,6 @@ echo "job $jid finished after $((SECONDS - t0)) s"
 jid=$(submit full full)
 wait_for 400 "the uninterrupted job $jid" finished "$jid"
 echo "uninterrupted job $jid finished after $((SECONDS - t0)) s"
-
-# 4. A plain scancel (SIGTERM to the ranks and the batch script) checkpoints and ends the job:
-#    the batch script must not requeue what its owner cancelled.
-jid=$(submit cancel cancelled)
-wait_for 300 "the first step of job $jid" eval '[ "$(lines cancelled/metrics.jsonl)" -gt 0 ]'
-scancel "$jid"
-wait_for 120 "job $jid to end cancelled" eval '[ "$(field "$jid" JobState)" = CANCELLED ]'
-sleep 2
-[ "$(field "$jid" JobState)" = CANCELLED ] && [ "$(field "$jid" Restarts)" = 0 ] ||
-  fail "scancel: job $jid is $(field "$jid" JobState) after $(field "$jid" Restarts) restarts, expected CANCELLED, never requeued"
-ls cancelled/checkpoints/step-*/trainer_state/state.json >/dev/null 2>&1 || fail "scancel: the ranks wrote no checkpoint"
-echo "scancel: job $jid checkpointed at $(ls cancelled/checkpoints) and ended without a requeue after $((SECONDS - t0)) s"
 
 python3 - run/metrics.jsonl full/metrics.jsonl "$steps" <<'PY'
 import json, sys
