@@ -137,13 +137,7 @@ torch::Tensor CausalLMImpl::output_weight() {
 
 torch::Tensor CausalLMImpl::logits(const torch::Tensor& hidden) {
   auto local = torch::matmul(hidden.to(torch::kFloat32), output_weight().to(torch::kFloat32).t());  // [.., V/tp]
-  if (mp_.tp_size() == 1) return local;
-  // allgather concatenates dim 0: move the vocabulary there and back.
-  auto rows = local.reshape({-1, local.size(-1)}).t().contiguous().detach();  // [V/tp, N]
-  auto full = mp_.tp->allgather(rows).t();                                   // [N, V]
-  auto sizes = local.sizes().vec();
-  sizes.back() = full.size(1);
-  return full.reshape(sizes);
+  return parallel::gather_vocab_columns(local, mp_.tp);                                             // [.., V]
 }
 
 void CausalLMImpl::init_weights(uint64_t seed) {

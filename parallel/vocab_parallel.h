@@ -58,4 +58,28 @@ torch::Tensor vocab_parallel_cross_entropy_sum(const torch::Tensor& hidden, cons
 torch::Tensor vocab_parallel_kl_div_sum(const torch::Tensor& student_logits, const torch::Tensor& teacher_logits,
                                         double temperature, const std::shared_ptr<Communicator>& tp);
 
+// Throws UserError unless every id lies in [0, vocab) (with `allow_ignore`, kIgnoreIndex is
+// accepted too); `what` names the ids in the message ("targets", "token ids"). Returns whether any
+// id is kIgnoreIndex. Ids are the same on every tp rank, so it throws on all of them or none, before
+// any collective. One host sync; none for no ids.
+bool check_vocab_ids(const torch::Tensor& ids, int64_t vocab, const char* what, bool allow_ignore = false);
+
+// Every rank's per-token statistics of its vocabulary shard, for the LM-head ops that combine them
+// by hand: mine [k, c] (or [c, k]; any shape, equal on every rank) -> [tp, ...mine's shape] on every
+// rank, in rank order. Whatever a rank computes from the result is computed from the same numbers on
+// every rank, so it is bitwise identical across the group. No autograd. One allgather; with a null
+// or one-rank group none, and the result is mine.unsqueeze(0) (no copy).
+torch::Tensor gather_shard_stats(const torch::Tensor& mine, Communicator* tp);
+
+// t (contiguous) <- its sum over the tp group, in place; no autograd. The hidden-state gradient a
+// vocab-parallel LM-head op forms by hand is partial on each rank (this shard's columns' share).
+// One allreduce; none with a null or one-rank group.
+void sum_shard_partials_(torch::Tensor& t, Communicator* tp);
+
+// Logits split by vocabulary columns, local [..., V/tp] -> [..., V] on every rank (columns in rank
+// order), detached: for inspection and generation, never for a loss (models/lm_head.h computes
+// those without forming [tokens, V]). One allgather; with a null or one-rank group none (local is
+// returned as is).
+torch::Tensor gather_vocab_columns(const torch::Tensor& local, const std::shared_ptr<Communicator>& tp);
+
 }  // namespace distillery::parallel

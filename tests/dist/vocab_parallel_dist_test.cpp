@@ -92,6 +92,30 @@ TEST(VocabParallelEmbedding, RejectsIdsOutsideTheVocabularyOnEveryRank) {
   }
 }
 
+// ---- the exchanges of the LM-head ops ----
+
+TEST(GatherVocabColumns, GivesTheFullLogitsOnEveryRank) {
+  for (const auto& tp : tp_groups()) {
+    torch::manual_seed(12);
+    auto full = torch::randn({2, 5, kVocab});  // [B, T, V]
+    auto got = gather_vocab_columns(full.narrow(2, shard_start(*tp), shard_rows(*tp)), tp);
+    EXPECT_TRUE(torch::equal(got, full)) << where(*tp);
+  }
+}
+
+TEST(GatherShardStats, StacksEveryRanksStatisticsInRankOrder) {
+  for (const auto& tp : tp_groups()) {
+    auto mine = torch::arange(6, torch::kFloat).view({2, 3}) + 10 * tp->rank();
+    auto all = gather_shard_stats(mine, tp.get());
+    ASSERT_EQ(all.sizes().vec(), (std::vector<int64_t>{tp->size(), 2, 3})) << where(*tp);
+    for (int r = 0; r < tp->size(); ++r)
+      EXPECT_TRUE(torch::equal(all[r], torch::arange(6, torch::kFloat).view({2, 3}) + 10 * r)) << where(*tp);
+    auto partial = torch::full({4}, static_cast<float>(tp->rank() + 1));
+    sum_shard_partials_(partial, tp.get());
+    EXPECT_TRUE(torch::equal(partial, torch::full({4}, tp->size() * (tp->size() + 1) / 2.0f))) << where(*tp);
+  }
+}
+
 // ---- cross-entropy ----
 
 struct CeCase {
