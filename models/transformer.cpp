@@ -91,9 +91,16 @@ CausalLMImpl::CausalLMImpl(TransformerConfig cfg, parallel::ModelParallel mp)
 
 torch::Tensor CausalLMImpl::cross_entropy_sum(const torch::Tensor& hidden, const torch::Tensor& targets,
                                               int64_t chunk_tokens) {
-  if (mp_.tp_size() == 1) return fused_linear_cross_entropy_sum(hidden, output_weight(), targets, chunk_tokens);
-  return parallel::vocab_parallel_cross_entropy_sum(hidden, output_weight(), targets, vocab_start(), chunk_tokens,
-                                                    mp_.tp);
+  return fused_linear_cross_entropy_sum(hidden, output_weight(), targets, chunk_tokens, mp_.tp);
+}
+
+torch::Tensor CausalLMImpl::token_log_probs(const torch::Tensor& hidden, const torch::Tensor& targets,
+                                            int64_t chunk_tokens) {
+  return fused_linear_token_log_probs(hidden, output_weight(), targets, chunk_tokens, mp_.tp);
+}
+
+torch::Tensor CausalLMImpl::token_entropy(const torch::Tensor& hidden, int64_t chunk_tokens) {
+  return fused_linear_entropy(hidden, output_weight(), chunk_tokens, mp_.tp);
 }
 
 torch::Tensor CausalLMImpl::forward(const ForwardInputs& in) {
