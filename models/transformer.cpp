@@ -103,6 +103,16 @@ torch::Tensor CausalLMImpl::token_entropy(const torch::Tensor& hidden, int64_t c
   return fused_linear_entropy(hidden, output_weight(), chunk_tokens, mp_.tp);
 }
 
+torch::Tensor CausalLMImpl::generalized_jsd_sum(const torch::Tensor& hidden, const DenseTeacher& teacher,
+                                                GeneralizedJsd divergence, int64_t chunk_tokens) {
+  return fused_linear_generalized_jsd_sum(hidden, output_weight(), teacher, divergence, chunk_tokens, mp_.tp);
+}
+
+torch::Tensor CausalLMImpl::generalized_jsd_sum(const torch::Tensor& hidden, const TopKTeacher& teacher,
+                                                GeneralizedJsd divergence, int64_t chunk_tokens) {
+  return fused_linear_generalized_jsd_sum(hidden, output_weight(), teacher, divergence, chunk_tokens, mp_.tp);
+}
+
 torch::Tensor CausalLMImpl::forward(const ForwardInputs& in) {
   const int64_t B = in.input_ids.size(0), T = in.input_ids.size(1);
   auto positions = in.position_ids.defined()

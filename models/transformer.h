@@ -102,9 +102,14 @@ class CausalLMImpl : public torch::nn::Module {
   //   cross_entropy_sum  0-dim summed cross-entropy of targets [N] (SFT)
   //   token_log_probs    [N] log p(target) (GRPO's policy / old / reference log-probs)
   //   token_entropy      [N] entropy of the next-token distribution, in nats
+  //   generalized_jsd_sum  0-dim summed TRL generalized JSD against a teacher (distillation)
   torch::Tensor cross_entropy_sum(const torch::Tensor& hidden, const torch::Tensor& targets, int64_t chunk_tokens);
   torch::Tensor token_log_probs(const torch::Tensor& hidden, const torch::Tensor& targets, int64_t chunk_tokens);
   torch::Tensor token_entropy(const torch::Tensor& hidden, int64_t chunk_tokens);
+  torch::Tensor generalized_jsd_sum(const torch::Tensor& hidden, const DenseTeacher& teacher, GeneralizedJsd divergence,
+                                    int64_t chunk_tokens);
+  torch::Tensor generalized_jsd_sum(const torch::Tensor& hidden, const TopKTeacher& teacher, GeneralizedJsd divergence,
+                                    int64_t chunk_tokens);
   const parallel::ModelParallel& parallel() const { return mp_; }
   // While set, every forward in training mode with grad enabled and no ForwardInputs::router appends
   // its routing statistics to *sink (the loop's MoE balancing, trainer/moe_balancing.h); nullptr stops.

@@ -2,7 +2,8 @@
 // every rank draws the same full tensors (fixed seed) and keeps its rows of the output weight; the
 // values must equal the tp=1 values up to fp32 summation order (1e-5 relative), the hidden states
 // get the full gradient and the weight its rows of the full gradient, and values and hidden
-// gradients hold the same bits on every tp rank. Run on the whole world as the tp group (tp=2 and 4
+// gradients hold the same bits on every tp rank. The divergences' gradients get kDivergenceTol, as in
+// tests/unit/models/lm_head_test.cpp (they carry the log-probs' rounding times |log p_s - log p_t|). Run on the whole world as the tp group (tp=2 and 4
 // under the np2/np4 entries), and with 4 ranks also on the tp=2 groups of a dp=2 x tp=2 mesh.
 #include <gtest/gtest.h>
 
@@ -23,6 +24,7 @@ using parallel::Runtime;
 constexpr int64_t kVocab = 64;  // divisible by 1, 2 and 4
 constexpr int64_t kHidden = 16;
 constexpr double kTol = 1e-5;
+constexpr double kDivergenceTol = 5e-5;
 
 int64_t shard_rows(const Communicator& tp) { return kVocab / tp.size(); }
 int64_t shard_start(const Communicator& tp) { return tp.rank() * shard_rows(tp); }
@@ -132,6 +134,56 @@ TEST(LmHeadTensorParallel, TokenLogProbsAndEntropyMatchOneRank) {
   }
 }
 
+// ---- generalized JSD ----
+
+const std::vector<std::pair<double, double>> kBetaTemperature = {{0, 1}, {0.5, 2}, {1, 0.7}};
+
+TEST(LmHeadTensorParallel, DenseJsdMatchesOneRank) {
+  for (const auto& tp : tp_groups()) {
+    const Case c = make_case(10, 31);
+    torch::manual_seed(32);
+    const auto th = torch::randn({10, 8}), tw = torch::randn({kVocab, 8}) * 0.7;
+    const auto zt = torch::matmul(th, tw.t());  // [N, V]
+    for (const auto& bt : kBetaTemperature) {
+    const double beta = bt.first, temperature = bt.second;
+      const GeneralizedJsd d{beta, temperature};
+      const std::string what = "beta " + std::to_string(beta) + " T " + std::to_string(temperature);
+      // The teacher sharded like the student, or whole on every rank, or as logits.
+      expect_tp_matches_one_rank(c, torch::tensor(0.5), [&](auto& h, auto& w, auto& g) {
+        return fused_linear_generalized_jsd_sum(h, w, DenseTeacher::from_hidden(th, g ? my_rows(tw, *g) : tw), d, 3, g);
+      }, tp, what + " sharded teacher", torch::kFloat, kDivergenceTol);
+      expect_tp_matches_one_rank(c, torch::tensor(0.5), [&](auto& h, auto& w, auto& g) {
+        return fused_linear_generalized_jsd_sum(h, w, DenseTeacher::from_hidden(th, tw), d, 4, g);
+      }, tp, what + " whole teacher", torch::kFloat, kDivergenceTol);
+      expect_tp_matches_one_rank(c, torch::tensor(0.5), [&](auto& h, auto& w, auto& g) {
+        return fused_linear_generalized_jsd_sum(h, w, DenseTeacher::from_logits(g ? my_cols(zt, *g) : zt), d, 10, g);
+      }, tp, what + " teacher logits", torch::kFloat, kDivergenceTol);
+    }
+  }
+}
+
+TEST(LmHeadTensorParallel, TopKJsdMatchesOneRank) {
+  for (const auto& tp : tp_groups()) {
+    const Case c = make_case(10, 33);
+    torch::manual_seed(34);
+    const auto top = torch::log_softmax(torch::randn({10, kVocab}) * 2, -1).topk(5, -1);
+    const TopKTeacher teacher{std::get<1>(top), std::get<0>(top)};
+    for (const auto& bt : kBetaTemperature) {
+    const double beta = bt.first, temperature = bt.second;
+      const GeneralizedJsd d{beta, temperature};
+      expect_tp_matches_one_rank(c, torch::tensor(0.5), [&](auto& h, auto& w, auto& g) {
+        return fused_linear_generalized_jsd_sum(h, w, teacher, d, 3, g);
+      }, tp, "beta " + std::to_string(beta) + " T " + std::to_string(temperature), torch::kFloat, kDivergenceTol);
+    }
+    // K = V: no tail on either side.
+    const auto whole = torch::log_softmax(torch::randn({10, kVocab}), -1).topk(kVocab, -1);
+    const TopKTeacher everything{std::get<1>(whole), std::get<0>(whole)};
+    expect_tp_matches_one_rank(c, torch::tensor(1.0), [&](auto& h, auto& w, auto& g) {
+      return fused_linear_generalized_jsd_sum(h, w, everything, {0.5, 1}, 4, g);
+    }, tp, "K = V", torch::kFloat, kDivergenceTol);
+  }
+}
+
 // ---- errors and no tokens ----
 
 TEST(LmHeadTensorParallel, RejectsIdsOutsideTheVocabularyOnEveryRank) {
@@ -141,6 +193,8 @@ TEST(LmHeadTensorParallel, RejectsIdsOutsideTheVocabularyOnEveryRank) {
     const auto w = my_rows(c.weight, *tp);
     EXPECT_THROW(fused_linear_cross_entropy_sum(c.hidden, w, c.targets, 4, tp), UserError) << where(*tp);
     EXPECT_THROW(fused_linear_token_log_probs(c.hidden, w, c.targets, 4, tp), UserError) << where(*tp);
+    const TopKTeacher teacher{c.targets.view({4, 1}), torch::full({4, 1}, -1.0)};
+    EXPECT_THROW(fused_linear_generalized_jsd_sum(c.hidden, w, teacher, {0, 1}, 4, tp), UserError) << where(*tp);
   }
 }
 
@@ -157,9 +211,13 @@ TEST(LmHeadTensorParallel, NoTokensNoCollectivesAndZeroGradients) {
     auto ce = fused_linear_cross_entropy_sum(h, w, c.targets, 2, tp);
     auto lp = fused_linear_token_log_probs(h, w, c.targets, 2, tp);
     auto ent = fused_linear_entropy(h, w, 2, tp);
-    (ce + lp.sum() + ent.sum()).backward();
+    auto dense = fused_linear_generalized_jsd_sum(h, w, DenseTeacher::from_logits(torch::randn({n, shard_rows(*tp)})),
+                                                  {0.5, 1}, 2, tp);
+    const TopKTeacher top{c.targets.view({n, 1}), torch::full({n, 1}, -0.5)};
+    auto top_k = fused_linear_generalized_jsd_sum(h, w, top, {0.5, 1}, 2, tp);
+    (ce + lp.sum() + ent.sum() + dense + top_k).backward();
     if (n == 0) {
-      EXPECT_EQ(ce.item<double>(), 0.0);
+      EXPECT_EQ(ce.item<double>() + dense.item<double>() + top_k.item<double>(), 0.0);
       EXPECT_TRUE(torch::equal(w.grad(), torch::zeros_like(w))) << where(*tp);
       EXPECT_EQ(h.grad().sizes(), h.sizes());
     } else {
