@@ -91,9 +91,26 @@ CausalLMImpl::CausalLMImpl(TransformerConfig cfg, parallel::ModelParallel mp)
 
 torch::Tensor CausalLMImpl::cross_entropy_sum(const torch::Tensor& hidden, const torch::Tensor& targets,
                                               int64_t chunk_tokens) {
-  if (mp_.tp_size() == 1) return fused_linear_cross_entropy_sum(hidden, output_weight(), targets, chunk_tokens);
-  return parallel::vocab_parallel_cross_entropy_sum(hidden, output_weight(), targets, vocab_start(), chunk_tokens,
-                                                    mp_.tp);
+  return fused_linear_cross_entropy_sum(hidden, output_weight(), targets, chunk_tokens, mp_.tp);
+}
+
+torch::Tensor CausalLMImpl::token_log_probs(const torch::Tensor& hidden, const torch::Tensor& targets,
+                                            int64_t chunk_tokens) {
+  return fused_linear_token_log_probs(hidden, output_weight(), targets, chunk_tokens, mp_.tp);
+}
+
+torch::Tensor CausalLMImpl::token_entropy(const torch::Tensor& hidden, int64_t chunk_tokens) {
+  return fused_linear_entropy(hidden, output_weight(), chunk_tokens, mp_.tp);
+}
+
+torch::Tensor CausalLMImpl::generalized_jsd_sum(const torch::Tensor& hidden, const DenseTeacher& teacher,
+                                                GeneralizedJsd divergence, int64_t chunk_tokens) {
+  return fused_linear_generalized_jsd_sum(hidden, output_weight(), teacher, divergence, chunk_tokens, mp_.tp);
+}
+
+torch::Tensor CausalLMImpl::generalized_jsd_sum(const torch::Tensor& hidden, const TopKTeacher& teacher,
+                                                GeneralizedJsd divergence, int64_t chunk_tokens) {
+  return fused_linear_generalized_jsd_sum(hidden, output_weight(), teacher, divergence, chunk_tokens, mp_.tp);
 }
 
 torch::Tensor CausalLMImpl::forward(const ForwardInputs& in) {
@@ -137,13 +154,7 @@ torch::Tensor CausalLMImpl::output_weight() {
 
 torch::Tensor CausalLMImpl::logits(const torch::Tensor& hidden) {
   auto local = torch::matmul(hidden.to(torch::kFloat32), output_weight().to(torch::kFloat32).t());  // [.., V/tp]
-  if (mp_.tp_size() == 1) return local;
-  // allgather concatenates dim 0: move the vocabulary there and back.
-  auto rows = local.reshape({-1, local.size(-1)}).t().contiguous().detach();  // [V/tp, N]
-  auto full = mp_.tp->allgather(rows).t();                                   // [N, V]
-  auto sizes = local.sizes().vec();
-  sizes.back() = full.size(1);
-  return full.reshape(sizes);
+  return parallel::gather_vocab_columns(local, mp_.tp);                                             // [.., V]
 }
 
 void CausalLMImpl::init_weights(uint64_t seed) {

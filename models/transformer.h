@@ -18,6 +18,7 @@
 #include "parallel/embedding.h"
 #include "parallel/linear.h"
 #include "models/layers.h"
+#include "models/lm_head.h"
 #include "models/mla.h"
 #include "models/model_config.h"
 #include "models/moe.h"
@@ -95,9 +96,20 @@ class CausalLMImpl : public torch::nn::Module {
   // [vocab, hidden], under tp this rank's vocabulary rows [vocab_start(), vocab_start() + V/tp).
   torch::Tensor output_weight();
   int64_t vocab_start() const { return model->embed_tokens->vocab_start(); }
-  // Summed cross-entropy of hidden [N, H] against targets [N] through the output weight, chunked in
-  // fp32; vocab-parallel under tp (never forming full logits). Identical on every tp rank.
+  // The LM-head ops of models/lm_head.h through this model's output weight and tp group: hidden
+  // [N, H] (final hidden states of the scored positions, e.g. from select_targets), chunked in fp32,
+  // vocab-parallel under tp (never forming [N, V] logits), identical on every tp rank.
+  //   cross_entropy_sum  0-dim summed cross-entropy of targets [N] (SFT)
+  //   token_log_probs    [N] log p(target) (GRPO's policy / old / reference log-probs)
+  //   token_entropy      [N] entropy of the next-token distribution, in nats
+  //   generalized_jsd_sum  0-dim summed TRL generalized JSD against a teacher (distillation)
   torch::Tensor cross_entropy_sum(const torch::Tensor& hidden, const torch::Tensor& targets, int64_t chunk_tokens);
+  torch::Tensor token_log_probs(const torch::Tensor& hidden, const torch::Tensor& targets, int64_t chunk_tokens);
+  torch::Tensor token_entropy(const torch::Tensor& hidden, int64_t chunk_tokens);
+  torch::Tensor generalized_jsd_sum(const torch::Tensor& hidden, const DenseTeacher& teacher, GeneralizedJsd divergence,
+                                    int64_t chunk_tokens);
+  torch::Tensor generalized_jsd_sum(const torch::Tensor& hidden, const TopKTeacher& teacher, GeneralizedJsd divergence,
+                                    int64_t chunk_tokens);
   const parallel::ModelParallel& parallel() const { return mp_; }
   // While set, every forward in training mode with grad enabled and no ForwardInputs::router appends
   // its routing statistics to *sink (the loop's MoE balancing, trainer/moe_balancing.h); nullptr stops.
